@@ -23,11 +23,15 @@ class InProcessScheduler:
     def __init__(self, schedule: dict, *, now: datetime | None = None) -> None:
         start = now or datetime.now(UTC)
         self.entries = {name: {**entry, "last_run_at": start} for name, entry in schedule.items()}
+        self.tasks_loaded = False
 
     def run_pending(self) -> float:
         """Run the entries that are due; return the seconds until the next check."""
         from console.celery import app
 
+        if not self.tasks_loaded:
+            app.loader.import_default_modules()  # registers the tasks the schedule names
+            self.tasks_loaded = True
         wait = 60.0
         for name, entry in self.entries.items():
             due, next_check = entry["schedule"].is_due(entry["last_run_at"])
@@ -37,14 +41,14 @@ class InProcessScheduler:
                     app.tasks[entry["task"]].apply(args=entry.get("args", ()), kwargs=entry.get("kwargs", {}))
                 except Exception:
                     logger.exception("Periodic job %s failed", name)
-                finally:
-                    close_old_connections()
             wait = min(wait, max(float(next_check), 1.0))
         return wait
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
-            stop.wait(self.run_pending())
+            wait = self.run_pending()
+            close_old_connections()  # this thread's connection must not outlive its use
+            stop.wait(wait)
 
 
 def ensure_started() -> None:

@@ -8,6 +8,7 @@ written to ``var/mail/``. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQ
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -124,8 +125,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    # A file, not memory, so a live server in another process sees the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file, not memory, so a live server in another process sees the test database; one per
+    # test run, so concurrent runs in one checkout do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -317,11 +319,21 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     # The official clients log in with the password grant (RFC 9700 discourages it; Particle needs it).
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": False,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "SCOPES": {"*": "Full access", "customer": "A customer's own devices"},
     "DEFAULT_SCOPES": ["*"],
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
 }
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 (named for migrations)
+SILENCED_SYSTEM_CHECKS = [
+    # Deliberate, for compatibility with Particle's clients (PARTICLE_API.md §0, §1.3): the CLI and
+    # particle-api-js log in with the password grant, and older clients send ?access_token=.
+    "oauth2_provider.W002",
+    "oauth2_provider.W004",
+]
 # Client ids the official tools send with the password grant; any secret is accepted for them.
 # (`user` is what `particle token create` sends.)
 QUANTA_BUILTIN_OAUTH_CLIENTS = ["particle-cli", "CLI2", "particle-api", "particle", "user"]

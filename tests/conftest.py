@@ -42,8 +42,16 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _mail_dir(tmp_path, settings) -> None:
+def _test_settings(tmp_path, settings) -> None:
     settings.MAIL_DIR = tmp_path / "mail"
+    settings.QUANTA_INPROCESS_SCHEDULER = False  # tests run periodic jobs explicitly
+
+
+@pytest.fixture
+def mailbox(settings) -> Path:
+    """Send through the dev mailbox backend (tests otherwise use Django's in-memory outbox)."""
+    settings.MAILERS = {"default": {"BACKEND": "console.mail.MailboxBackend"}}
+    return settings.MAIL_DIR
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application, set_token_value
+from oauth2_provider.models import AccessToken, Application, RefreshToken, set_token_value
 
 from console.accounts.models import TokenDetail, User
 from console.accounts.tokens import generate_access_token
@@ -171,12 +171,15 @@ def access_token_revoke(
         ip_address=ip_address,
         via=via,
     )
+    RefreshToken.objects.filter(access_token=access_token).delete()
     access_token.delete()
 
 
 @transaction.atomic
 def access_token_revoke_all(*, user: User, ip_address: str | None = None, via: str = "console") -> int:
-    deleted, _ = AccessToken.objects.filter(user=user).delete()
+    _, per_model = AccessToken.objects.filter(user=user).delete()
+    deleted = per_model.get(AccessToken._meta.label, 0)
+    RefreshToken.objects.filter(user=user).delete()
     audit_record(
         actor=user,
         action="token.revoke_all",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django import template
+from django.conf import settings
 from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -14,6 +15,16 @@ from django.utils.timesince import timesince
 register = template.Library()
 
 DISPLAY_FORMAT = "M j, Y H:i"
+
+
+@register.simple_tag
+def brand() -> str:
+    """The product name from settings (``QUANTA_SITE_NAME``).
+
+    Django's auth views put the request's host in a ``site_name`` context variable, which hides
+    the shell's own ``site_name``; templates use this tag to name the product instead.
+    """
+    return getattr(settings, "SITE_NAME", "") or "Quanta"
 
 
 @register.simple_tag

@@ -13,6 +13,7 @@
  *   data-copy="SELECTOR"         copy the text of SELECTOR (or data-copy-text) to the clipboard
  *   data-confirm="MESSAGE"       ask before submitting the form (or following the link)
  *   .toast[data-timeout="MS"]    auto-dismissed toast; data-dismiss-toast closes one
+ *   [data-tabs] [role="tab"]     tabs (aria-controls names the panel), arrow keys move between them
  */
 (function () {
   "use strict";
@@ -380,6 +381,43 @@
     return toast;
   }
 
+  /* Tabs ------------------------------------------------------------------------------------ */
+
+  function selectTab(tab, focus) {
+    var list = tab.closest('[role="tablist"]');
+    list.querySelectorAll('[role="tab"]').forEach(function (other) {
+      var selected = other === tab;
+      other.setAttribute("aria-selected", selected ? "true" : "false");
+      other.tabIndex = selected ? 0 : -1;
+      var panel = doc.getElementById(other.getAttribute("aria-controls"));
+      if (panel) {
+        panel.hidden = !selected;
+      }
+    });
+    if (focus) {
+      tab.focus();
+    }
+  }
+
+  function onTabKeydown(event, tab) {
+    var tabs = Array.prototype.slice.call(tab.closest('[role="tablist"]').querySelectorAll('[role="tab"]'));
+    var index = tabs.indexOf(tab);
+    var next = null;
+    if (event.key === "ArrowRight") {
+      next = tabs[(index + 1) % tabs.length];
+    } else if (event.key === "ArrowLeft") {
+      next = tabs[(index - 1 + tabs.length) % tabs.length];
+    } else if (event.key === "Home") {
+      next = tabs[0];
+    } else if (event.key === "End") {
+      next = tabs[tabs.length - 1];
+    }
+    if (next) {
+      event.preventDefault();
+      selectTab(next, true);
+    }
+  }
+
   /* Initialisation of server-rendered content (page load and htmx swaps) ------------------- */
 
   function init(root) {
@@ -457,6 +495,11 @@
       return;
     }
 
+    if ((el = target.closest && target.closest('[data-tabs] [role="tab"]'))) {
+      selectTab(el, false);
+      return;
+    }
+
     if ((el = closestAttr(target, "data-copy"))) {
       event.preventDefault();
       copy(el);
@@ -514,6 +557,12 @@
 
     if (openMenu && openMenu.menu.contains(target)) {
       onMenuKeydown(event);
+      return;
+    }
+
+    var tab = target.closest && target.closest('[data-tabs] [role="tab"]');
+    if (tab) {
+      onTabKeydown(event, tab);
       return;
     }
 

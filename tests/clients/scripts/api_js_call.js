@@ -1,0 +1,46 @@
+'use strict';
+// Calls one particle-api-js method and prints the outcome as one line of JSON.
+//
+//   API_JS_ARGS='{"username": "...", "password": "..."}' node api_js_call.js <baseUrl> <method>
+//
+// Success: {"ok": true, "version", "statusCode", "body"}.
+// Rejection: {"ok": false, "version", "statusCode", "errorDescription", "shortErrorDescription", "body", "message"}.
+// The exit code is 0 either way; it is non-zero only when the call could not be made at all.
+
+const fs = require('fs');
+const path = require('path');
+const Particle = require('particle-api-js');
+
+const [baseUrl, method] = process.argv.slice(2);
+const args = JSON.parse(process.env.API_JS_ARGS || '{}');
+const entry = require.resolve('particle-api-js');
+const manifest = path.join(entry.slice(0, entry.lastIndexOf(`${path.sep}lib${path.sep}`)), 'package.json');
+const version = JSON.parse(fs.readFileSync(manifest, 'utf8')).version;
+
+async function main() {
+    const particle = new Particle({ baseUrl });
+    if (typeof particle[method] !== 'function') {
+        throw new Error(`particle-api-js ${version} has no method ${method}`);
+    }
+    let outcome;
+    try {
+        const response = await particle[method](args);
+        outcome = { ok: true, version, statusCode: response.statusCode, body: response.body };
+    } catch (error) {
+        outcome = {
+            ok: false,
+            version,
+            statusCode: error.statusCode === undefined ? null : error.statusCode,
+            errorDescription: error.errorDescription === undefined ? null : error.errorDescription,
+            shortErrorDescription: error.shortErrorDescription === undefined ? null : error.shortErrorDescription,
+            body: error.body === undefined ? null : error.body,
+            message: String(error.message),
+        };
+    }
+    process.stdout.write(`${JSON.stringify(outcome)}\n`);
+}
+
+main().catch((error) => {
+    process.stderr.write(`${error.stack || error}\n`);
+    process.exit(2);
+});

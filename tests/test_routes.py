@@ -1,0 +1,160 @@
+"""Walks every registered URL route with each actor, so routes added later are covered.
+
+For every route and method: nothing answers 500; everything under /v1 and /oauth answers JSON;
+anonymous callers get the API's "token not found" (or 401/404/405) and the console's login
+redirect, except for the routes listed as public below. Another user poking at a victim's objects
+gets 404 and changes nothing. Product roles join the actor list when products arrive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from oauth2_provider.models import AccessToken
+
+from console.accounts.services import access_token_create
+from console.models import AuditEntry
+
+pytestmark = pytest.mark.django_db
+
+METHODS = ["get", "post", "put", "delete"]
+
+# Routes anyone may call, and why. A new public route must be added here deliberately.
+PUBLIC_ROUTES = {
+    "oauth-token": "logging in",
+    "api:schema": "the OpenAPI schema is public documentation",
+    "api:users": "creating an account",
+    "api:access-token-detail": "a token in the path authorizes its own revocation",
+    "accounts:login": "signing in",
+    "accounts:logout": "signing out",
+    "accounts:signup": "creating an account",
+    "accounts:password-reset": "recovering an account",
+    "accounts:password-reset-done": "recovering an account",
+    "accounts:password-reset-confirm": "recovering an account",
+    "accounts:password-reset-complete": "recovering an account",
+    "console:mailbox": "dev mailbox, DEBUG only, needed while signed out to read reset emails",
+    "console:mailbox-message": "dev mailbox, DEBUG only",
+    "console:mailbox-html": "dev mailbox, DEBUG only",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    pattern: str  # e.g. "v1/access_tokens/<str:token>"
+
+    @property
+    def is_api(self) -> bool:
+        return self.pattern.startswith(("v1/", "oauth/"))
+
+
+def _walk(patterns, prefix: str = "", namespace: str = "") -> Iterator[Route]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = (
+                f"{namespace}:{entry.namespace}"
+                if namespace and entry.namespace
+                else entry.namespace or namespace
+            )
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}" if namespace else entry.name
+            yield Route(name=name or str(entry.pattern), pattern=prefix + str(entry.pattern))
+
+
+ALL_ROUTES = list(_walk(get_resolver().url_patterns))
+
+# Sample values per parameter; routes whose parameters name a victim's object get it from
+# VICTIM_OBJECTS so the other-user check hits something real.
+_SAMPLE_BY_CONVERTER = {
+    "int": "999999",
+    "str": "nonexistent",
+    "slug": "nonexistent",
+    "uuid": "00000000-0000-0000-0000-000000000000",
+    "path": "nonexistent",
+}
+
+
+def _concrete(route: Route, values: dict[str, str] | None = None) -> str:
+    values = values or {}
+    if route.pattern.startswith("^") or route.pattern.endswith("$"):  # regex catch-alls
+        return "/v1/no-such-route"
+
+    def fill(match: re.Match) -> str:
+        converter, name = match.group(1) or "str", match.group(2)
+        return values.get(name, _SAMPLE_BY_CONVERTER.get(converter, "x"))
+
+    return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", fill, route.pattern)
+
+
+def _victim_token(victim) -> dict[str, str]:
+    issued = access_token_create(user=victim, expires_in_seconds=3600)
+    return {"pk": str(issued.access_token.pk), "token": "0" * 40}
+
+
+VICTIM_OBJECTS: dict[str, Callable] = {"accounts:token-revoke": _victim_token}
+
+
+def _victim_state(victim) -> tuple:
+    victim.refresh_from_db()
+    return (
+        sorted(AccessToken.objects.filter(user=victim).values_list("id", "expires")),
+        (victim.email, victim.first_name, victim.last_name, victim.password, victim.is_active),
+        AuditEntry.objects.filter(subject_user=victim).count(),
+    )
+
+
+def _is_json(response) -> bool:
+    return "json" in response.get("Content-Type", "")
+
+
+def test_every_route_is_walked():
+    names = {route.name for route in ALL_ROUTES}
+    assert "oauth-token" in names
+    assert "api:user" in names
+    assert "console:home" in names
+    stale = set(PUBLIC_ROUTES) - names
+    assert not stale, f"PUBLIC_ROUTES lists routes that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("route", ALL_ROUTES, ids=lambda r: r.name)
+@pytest.mark.parametrize("method", METHODS)
+def test_anonymous(client, route, method, settings):
+    settings.DEBUG = True  # the dev mailbox routes exist; they must still not leak anything
+    response = getattr(client, method)(_concrete(route))
+
+    assert response.status_code < 500, f"{method.upper()} {route.pattern} crashed"
+    if route.is_api:
+        assert _is_json(response), f"{route.pattern} answered non-JSON"
+        if route.name not in PUBLIC_ROUTES:
+            assert response.status_code in {400, 401, 404, 405}
+            if response.status_code == 400:
+                assert response.json()["error_description"] == "The access token was not found"
+    elif route.name not in PUBLIC_ROUTES:
+        assert response.status_code in {302, 405}, f"{route.pattern} is open to anonymous users"
+        if response.status_code == 302:
+            assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("route", ALL_ROUTES, ids=lambda r: r.name)
+@pytest.mark.parametrize("method", METHODS)
+def test_other_user_cannot_touch_victim_objects(client, api_client, route, method, user, other_user):
+    values = VICTIM_OBJECTS[route.name](user) if route.name in VICTIM_OBJECTS else {}
+    before = _victim_state(user)
+    if route.is_api:
+        token = access_token_create(user=other_user, expires_in_seconds=3600).token
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = getattr(api_client, method)(_concrete(route, values))
+        assert _is_json(response), f"{route.pattern} answered non-JSON"
+    else:
+        client.force_login(other_user)
+        response = getattr(client, method)(_concrete(route, values))
+
+    assert response.status_code < 500, f"{method.upper()} {route.pattern} crashed"
+    if values:
+        assert response.status_code in {404, 405}, f"{route.pattern} let another user reach a victim's object"
+    assert _victim_state(user) == before, f"{method.upper()} {route.pattern} changed another user's data"
