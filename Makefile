@@ -28,11 +28,11 @@ run: demo
 	@echo "Quanta is starting on http://localhost:$(PORT)"
 	$(BIN)/daphne -b $(HOST) -p $(PORT) console.asgi:application
 
-## The production processes (Procfile) against PostgreSQL and Redis.
+## The production processes (Procfile) against PostgreSQL and Redis; web on http://$(HOST):$(PORT).
 run-services: install
-	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "Set DATABASE_URL and REDIS_URL (see README)."; exit 1; }
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python bin/procfile run
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "Set DATABASE_URL and REDIS_URL (see docs/deploy.md)."; exit 1; }
+	$(BIN)/python bin/procfile exec release
+	PORT=$(PORT) BIND_ADDRESS=$(HOST) $(BIN)/python bin/procfile run
 
 lint: install
 	$(BIN)/ruff check .

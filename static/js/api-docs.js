@@ -33,7 +33,10 @@
     var surface = color("--surface");
     var surface2 = color("--surface-2");
     var accent = color("--accent-text");
-    var code = color("--code-bg");
+    // Redoc's right panel (request and response samples) is built for a dark background.
+    var dark = document.documentElement.getAttribute("data-theme") === "dark";
+    var panel = dark ? "#0e0e12" : "#1c1c24";
+    var panelCode = dark ? "#08080b" : "#131319";
     var topbar = token("--topbar-height") || "56px";
     return {
       scrollYOffset: parseInt(topbar, 10) || 56,
@@ -69,11 +72,11 @@
           activeTextColor: accent
         },
         rightPanel: {
-          backgroundColor: code,
-          textColor: color("--code-text"),
+          backgroundColor: panel,
+          textColor: "#dcdce4",
           width: "40%"
         },
-        codeBlock: { backgroundColor: surface2 },
+        codeBlock: { backgroundColor: panelCode },
         schema: {
           nestedBackground: surface2,
           linesColor: border,

@@ -180,7 +180,7 @@
           var ordered = items.slice(index + 1).concat(items.slice(0, index + 1));
           next =
             ordered.find(function (item) {
-              return item.textContent.trim().toLowerCase().indexOf(letter) === 0;
+              return (item.innerText || item.textContent).trim().toLowerCase().indexOf(letter) === 0;
             }) || null;
         }
     }
@@ -422,6 +422,11 @@
 
   function init(root) {
     root = root || doc;
+    // After a failed submission, put the cursor in the first field with an error.
+    var invalid = root.querySelector('[aria-invalid="true"]');
+    if (invalid && !invalid.closest("dialog")) {
+      invalid.focus();
+    }
     root.querySelectorAll(".toast[data-timeout]").forEach(function (toast) {
       if (!toast._scheduled) {
         toast._scheduled = true;

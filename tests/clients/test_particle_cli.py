@@ -110,6 +110,18 @@ def test_login_with_wrong_password_fails(particle, account):
     assert not AuditEntry.objects.filter(action__in=["account.login", "token.create"]).exists()
 
 
+def test_login_again_after_the_token_was_revoked(particle, account, live_asgi_server):
+    # The CLI sends its stored (now revoked) token as a Bearer with the password grant.
+    old = login(particle, account.email)
+    AccessToken.objects.filter(token_checksum=token_checksum(old)).delete()
+
+    new = login(particle, account.email)
+
+    assert new != old
+    assert stored(new).user == account
+    assert bearer_get(live_asgi_server, "/v1/user", new).status_code == 200
+
+
 def test_login_interactive_retries_after_wrong_password(particle, account):
     result = particle.interact(
         "login",

@@ -17,6 +17,15 @@ const entry = require.resolve('particle-api-js');
 const manifest = path.join(entry.slice(0, entry.lastIndexOf(`${path.sep}lib${path.sep}`)), 'package.json');
 const version = JSON.parse(fs.readFileSync(manifest, 'utf8')).version;
 
+// api-js attaches its fetch Response to the parsed error body as `response`; keep what the server sent.
+function serverBody(body) {
+    if (body === undefined || body === null || typeof body !== 'object') {
+        return body === undefined ? null : body;
+    }
+    const { response, ...rest } = body;
+    return rest;
+}
+
 async function main() {
     const particle = new Particle({ baseUrl });
     if (typeof particle[method] !== 'function') {
@@ -33,7 +42,7 @@ async function main() {
             statusCode: error.statusCode === undefined ? null : error.statusCode,
             errorDescription: error.errorDescription === undefined ? null : error.errorDescription,
             shortErrorDescription: error.shortErrorDescription === undefined ? null : error.shortErrorDescription,
-            body: error.body === undefined ? null : error.body,
+            body: serverBody(error.body),
             message: String(error.message),
         };
     }

@@ -1,0 +1,448 @@
+"""HTTP throughput of Quanta behind its ASGI server: daphne (what the Procfile runs) and uvicorn.
+
+Run from the repository root:
+
+    .venv/bin/python bench/api_throughput.py [--seconds 10] [--concurrency 32] [--server both]
+
+It builds a scratch var/ directory with a fresh SQLite database (or uses ``DATABASE_URL`` and
+``REDIS_URL`` when they are set, and says so), migrates it, collects static files, creates a user
+and an access token, then starts each server as one process on 127.0.0.1 and drives it from this
+process with asyncio and httpx over keep-alive HTTP/1.1 connections. Each scenario gets a warm-up,
+then a measured run of fixed length; the figures are printed, nothing is asserted. See
+docs/performance.md for the figures measured so far and what limits them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+WARMUP_SECONDS = 2.0
+SERVER_START_TIMEOUT = 60.0
+SERVER_STOP_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 10.0
+SETUP_TIMEOUT = 600.0
+MAX_SECONDS = 600.0
+MAX_CONCURRENCY = 1024
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: str
+    authenticated: bool
+    expected_status: int
+    marker: str  # text a correct response contains (checked once before the load starts)
+
+
+SCENARIOS = (
+    Scenario("GET /v1/user (token)", "/v1/user", True, 200, '"username"'),
+    Scenario("GET /v1/user (no token)", "/v1/user", False, 400, '"error"'),
+    Scenario("GET /login/", "/login/", False, 200, "Sign in"),
+)
+
+
+@dataclass
+class Result:
+    server: str
+    scenario: Scenario
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
+    errors: Counter = field(default_factory=Counter)
+    server_cpu: float | None = None  # CPU seconds the server process used during the measured run
+    client_cpu: float = 0.0  # CPU seconds this process (the load generator) used
+    machine_cpu: float | None = None  # CPU seconds all processes on the machine used
+
+    @property
+    def requests_per_second(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def percentile_ms(self, fraction: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+        return ordered[index] * 1000
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    token: str
+    backend: str
+
+
+# --- Setup -----------------------------------------------------------------------------------------
+
+SETUP_SNIPPET = """
+import secrets
+from django.contrib.auth import get_user_model
+from console.accounts.services import access_token_create
+user = get_user_model().objects.create_user(
+    email=f"bench-{secrets.token_hex(6)}@example.com", password=secrets.token_urlsafe(24)
+)
+print("BENCH_TOKEN=" + access_token_create(user=user, expires_in_seconds=3600).token)
+"""
+
+
+def redacted(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def server_env(var_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "QUANTA_VAR_DIR": str(var_dir),
+            "QUANTA_LOGIN_IP_FAILURE_LIMIT": "1000000",
+            "QUANTA_LOGIN_ACCOUNT_FAILURE_LIMIT": "1000000",
+            "DEBUG": "false",
+            "DJANGO_ENV": "development",
+            "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": HOST,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    completed = subprocess.run(
+        [PYTHON, str(ROOT / "manage.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SETUP_TIMEOUT,
+        check=False,
+    )
+    if completed.returncode != 0:
+        sys.exit(f"manage.py {args[0]} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
+    return completed.stdout
+
+
+def prepare(var_dir: Path) -> Stack:
+    env = server_env(var_dir)
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if database_url:
+        engine = "PostgreSQL" if database_url.startswith("postgres") else "DATABASE_URL"
+        backend = f"{engine} ({redacted(database_url)})"
+    else:
+        backend = "SQLite (embedded default, fresh file in a scratch directory)"
+    backend += f", Redis ({redacted(redis_url)})" if redis_url else ", in-memory cache and channel layer"
+    print(f"Preparing: {backend}", flush=True)
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput")  # DEBUG off serves the manifest storage's files
+    output = manage(env, "shell", "-c", SETUP_SNIPPET)
+    match = re.search(r"^BENCH_TOKEN=(\w+)$", output, re.MULTILINE)
+    if match is None:
+        sys.exit(f"Could not create an access token; manage.py shell printed:\n{output}")
+    return Stack(env=env, token=match.group(1), backend=backend)
+
+
+# --- Servers ---------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def server_command(server: str, port: int) -> list[str]:
+    if server == "daphne":
+        return [PYTHON, "-m", "daphne", "-b", HOST, "-p", str(port), "console.asgi:application"]
+    return [
+        PYTHON, "-m", "uvicorn", "console.asgi:application", "--host", HOST, "--port", str(port),
+        "--no-access-log", "--lifespan", "off",
+    ]  # fmt: skip
+
+
+def start_server(server: str, stack: Stack, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    base_url = f"http://{HOST}:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            server_command(server, port),
+            cwd=ROOT,
+            env=stack.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stop_server reaches any child
+        )
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            httpx.get(f"{base_url}/v1/user", timeout=2.0)
+        except httpx.TransportError:
+            time.sleep(0.2)
+            continue
+        return process, base_url
+    stop_server(process)
+    sys.exit(f"{server} did not start on {base_url}; its output:\n{log_path.read_text()[-4000:]}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=SERVER_STOP_TIMEOUT)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of one process, all its threads (Linux /proc only)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float | None:
+    """Busy CPU time of the whole machine, all cores (Linux /proc only)."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(value) for value in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def other_cpu(result: Result) -> float | None:
+    """CPU seconds used by neither the server nor the load generator (a database, other work)."""
+    if result.machine_cpu is None or result.server_cpu is None:
+        return None
+    return max(0.0, result.machine_cpu - result.server_cpu - result.client_cpu)
+
+
+# --- Load --------------------------------------------------------------------------------------------
+
+
+async def drive(client: httpx.AsyncClient, scenario: Scenario, seconds: float, concurrency: int, result):
+    """``concurrency`` workers issue requests back to back until the deadline; returns elapsed seconds."""
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                response = await client.get(scenario.path)
+            except httpx.HTTPError as error:
+                result.errors[type(error).__name__] += 1
+                continue
+            if response.status_code == scenario.expected_status:
+                result.latencies.append(time.perf_counter() - started)
+            else:
+                result.errors[f"HTTP {response.status_code}"] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def measure(
+    server: str, process: subprocess.Popen, base_url: str, scenario: Scenario, stack: Stack, args
+) -> Result:
+    headers = {"Authorization": f"Bearer {stack.token}"} if scenario.authenticated else {}
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=REQUEST_TIMEOUT
+    ) as client:
+        probe = await client.get(scenario.path)
+        if probe.status_code != scenario.expected_status or scenario.marker not in probe.text:
+            sys.exit(
+                f"{server}: {scenario.name} answered {probe.status_code}, expected "
+                f"{scenario.expected_status} with {scenario.marker!r} in the body:\n{probe.text[:2000]}"
+            )
+        await drive(client, scenario, WARMUP_SECONDS, args.concurrency, Result(server, scenario))
+        result = Result(server, scenario)
+        server_cpu_before = process_cpu_seconds(process.pid)
+        machine_cpu_before = machine_cpu_seconds()
+        client_cpu_before = time.process_time()
+        result.elapsed = await drive(client, scenario, args.seconds, args.concurrency, result)
+        result.client_cpu = time.process_time() - client_cpu_before
+        machine_cpu_after = machine_cpu_seconds()
+        server_cpu_after = process_cpu_seconds(process.pid)
+        if server_cpu_before is not None and server_cpu_after is not None:
+            result.server_cpu = server_cpu_after - server_cpu_before
+        if machine_cpu_before is not None and machine_cpu_after is not None:
+            result.machine_cpu = machine_cpu_after - machine_cpu_before
+    return result
+
+
+def run_server(server: str, stack: Stack, scratch: Path, args) -> list[Result]:
+    process, base_url = start_server(server, stack, scratch / f"{server}.log")
+    try:
+        results = []
+        for scenario in SCENARIOS:
+            print(f"  {server}: {scenario.name} ...", flush=True)
+            results.append(asyncio.run(measure(server, process, base_url, scenario, stack, args)))
+        return results
+    finally:
+        stop_server(process)
+
+
+# --- Report ------------------------------------------------------------------------------------------
+
+
+def version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def percent(cpu: float | None, elapsed: float) -> str:
+    return "n/a" if cpu is None or not elapsed else f"{100 * cpu / elapsed:.0f}%"
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def print_report(results: list[Result], stack: Stack, args) -> None:
+    print()
+    print(
+        f"Quanta API throughput: {args.seconds:g} s per scenario after a {WARMUP_SECONDS:g} s warm-up, "
+        f"{args.concurrency} concurrent keep-alive HTTP/1.1 connections from one asyncio+httpx process"
+    )
+    print(f"Backend: {stack.backend}")
+    print(
+        f"Python {platform.python_version()}, Django {version('django')}, daphne {version('daphne')}, "
+        f"uvicorn {version('uvicorn')} (uvloop {version('uvloop')}, httptools {version('httptools')}), "
+        f"httpx {version('httpx')}"
+    )
+    print(f"Machine: {os.cpu_count()} CPUs, {cpu_model()}")
+    print(
+        "CPU columns, in % of one core over the measured run: the server process, the load generator, "
+        "and everything else on the machine (a database server, other work)."
+    )
+    header = (
+        f"{'server':<8} {'scenario':<24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'errors':>7} {'server':>7} {'loadgen':>8} {'other':>6}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for result in results:
+        print(
+            f"{result.server:<8} {result.scenario.name:<24} {result.requests_per_second:>8.0f} "
+            f"{result.percentile_ms(0.50):>8.1f} {result.percentile_ms(0.95):>8.1f} "
+            f"{result.percentile_ms(0.99):>8.1f} {sum(result.errors.values()):>7} "
+            f"{percent(result.server_cpu, result.elapsed):>7} "
+            f"{percent(result.client_cpu, result.elapsed):>8} "
+            f"{percent(other_cpu(result), result.elapsed):>6}"
+        )
+    for result in results:
+        if result.errors:
+            details = ", ".join(f"{kind}: {count}" for kind, count in result.errors.most_common())
+            print(f"errors, {result.server} {result.scenario.name}: {details}")
+    by_key = {(result.server, result.scenario.name): result for result in results}
+    if {"daphne", "uvicorn"} <= {result.server for result in results}:
+        print()
+        header = f"{'uvicorn / daphne':<33} {'req/s':>8} {'p50':>8} {'p99':>8}"
+        print(header)
+        print("-" * len(header))
+        for scenario in SCENARIOS:
+            daphne, uvicorn = by_key[("daphne", scenario.name)], by_key[("uvicorn", scenario.name)]
+            rps = ratio(uvicorn.requests_per_second, daphne.requests_per_second)
+            p50 = ratio(uvicorn.percentile_ms(0.50), daphne.percentile_ms(0.50))
+            p99 = ratio(uvicorn.percentile_ms(0.99), daphne.percentile_ms(0.99))
+            print(f"{scenario.name:<33} {rps:>7.2f}x {p50:>7.2f}x {p99:>7.2f}x")
+
+
+# --- Main --------------------------------------------------------------------------------------------
+
+
+def bounded(kind, low, high):
+    def parse(text: str):
+        value = kind(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument(
+        "--seconds",
+        type=bounded(float, 1, MAX_SECONDS),
+        default=10.0,
+        help="measured seconds per scenario, after a 2 s warm-up (default 10)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=bounded(int, 1, MAX_CONCURRENCY),
+        default=32,
+        help="concurrent connections, one request in flight on each (default 32)",
+    )
+    parser.add_argument("--server", choices=("daphne", "uvicorn", "both"), default="both")
+    args = parser.parse_args()
+    servers = ["daphne", "uvicorn"] if args.server == "both" else [args.server]
+    for server in servers:
+        if importlib.util.find_spec(server) is None:
+            sys.exit(f"{server} is not installed: pip install -e '.[dev]'")
+
+    scratch = Path(tempfile.mkdtemp(prefix="quanta-bench-"))
+    try:
+        stack = prepare(scratch / "var")
+        results = []
+        for server in servers:
+            results.extend(run_server(server, stack, scratch, args))
+        print_report(results, stack, args)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
