@@ -47,6 +47,18 @@ def _test_settings(tmp_path, settings) -> None:
     settings.QUANTA_INPROCESS_SCHEDULER = False  # tests run periodic jobs explicitly
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process() -> Iterator[None]:
+    """Tasks run inline in tests, also with REDIS_URL set; tests/test_topology.py proves the
+    real broker and workers."""
+    from console.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
 @pytest.fixture
 def mailbox(settings) -> Path:
     """Send through the dev mailbox backend (tests otherwise use Django's in-memory outbox)."""

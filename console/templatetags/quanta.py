@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 from django import template
@@ -78,6 +79,18 @@ def timestamp(value, relative: bool = False, empty: str = "—"):
         text = _relative(value)
         return format_html('<time datetime="{}" title="{} · {}">{}</time>', iso, absolute, iso, text)
     return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, absolute)
+
+
+@register.filter
+def without_autofocus(bound_field):
+    """Render a form field without the ``autofocus`` its widget may carry.
+
+    For forms lower on a page (e.g. the password form under the profile form), where focusing the
+    field on load would scroll the page away from its top.
+    """
+    widget = copy.copy(bound_field.field.widget)
+    widget.attrs = {key: value for key, value in widget.attrs.items() if key != "autofocus"}
+    return bound_field.as_widget(widget=widget)
 
 
 @register.filter

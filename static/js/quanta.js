@@ -14,8 +14,7 @@
  *   data-confirm="MESSAGE"       ask before submitting the form (or following the link)
  *   .toast[data-timeout="MS"]    auto-dismissed toast; data-dismiss-toast closes one
  *   [data-tabs] [role="tab"]     tabs (aria-controls names the panel), arrow keys move between them
- *   body[data-realtime-url]      open the console websocket; server "notify" messages become toasts
- *                                and <html data-realtime> tells the connection state
+ *   (the console websocket lives in realtime.js; its "notify" messages use Quanta.toast)
  */
 (function () {
   "use strict";
@@ -635,102 +634,14 @@
     showToast("Could not reach the server. Check your connection and try again.", "error");
   });
 
-  /* Realtime: one websocket per tab, for notifications pushed by the server ------------------- */
-
-  var realtime = { socket: null, retries: 0, timer: null, ping: null, stopped: false };
-
-  function setRealtimeState(state) {
-    doc.documentElement.setAttribute("data-realtime", state);
-  }
-
-  function realtimeConnect() {
-    var path = doc.body && doc.body.getAttribute("data-realtime-url");
-    if (!path || !("WebSocket" in window) || realtime.stopped) {
-      return;
-    }
-    var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    var socket;
-    try {
-      socket = new WebSocket(scheme + "//" + window.location.host + path);
-    } catch (error) {
-      setRealtimeState("unavailable");
-      return;
-    }
-    realtime.socket = socket;
-    setRealtimeState("connecting");
-
-    socket.addEventListener("message", function (event) {
-      var data;
-      try {
-        data = JSON.parse(event.data);
-      } catch (error) {
-        return;
-      }
-      if (data.type === "hello") {
-        realtime.retries = 0;
-        setRealtimeState("connected");
-      } else if (data.type === "notify" && data.message) {
-        showToast(data.message, data.level);
-      }
-      doc.dispatchEvent(new CustomEvent("quanta:realtime", { detail: data }));
-    });
-
-    socket.addEventListener("open", function () {
-      window.clearInterval(realtime.ping);
-      realtime.ping = window.setInterval(function () {
-        if (socket.readyState === WebSocket.OPEN) {
-          socket.send(JSON.stringify({ type: "ping" }));
-        }
-      }, 25000);
-    });
-
-    socket.addEventListener("close", function (event) {
-      window.clearInterval(realtime.ping);
-      realtime.socket = null;
-      if (event.code === 4401) {
-        // Signed out (here or in another tab): stop trying until the next page load.
-        realtime.stopped = true;
-        setRealtimeState("signed-out");
-        return;
-      }
-      setRealtimeState("disconnected");
-      if (realtime.stopped) {
-        return;
-      }
-      var delay = Math.min(30000, 1000 * Math.pow(2, realtime.retries)) * (0.75 + Math.random() * 0.5);
-      realtime.retries += 1;
-      window.clearTimeout(realtime.timer);
-      realtime.timer = window.setTimeout(realtimeConnect, delay);
-    });
-  }
-
-  window.addEventListener("pagehide", function () {
-    realtime.stopped = true;
-    window.clearTimeout(realtime.timer);
-    if (realtime.socket && realtime.socket.readyState === WebSocket.OPEN) {
-      realtime.socket.close(1000);
-    }
-  });
-
-  window.addEventListener("pageshow", function (event) {
-    if (event.persisted) {
-      realtime.stopped = false;
-      realtime.retries = 0;
-      realtimeConnect();
-    }
-  });
-
   /* Start ------------------------------------------------------------------------------------ */
 
-  function start() {
-    init(doc);
-    realtimeConnect();
-  }
-
   if (doc.readyState === "loading") {
-    doc.addEventListener("DOMContentLoaded", start);
+    doc.addEventListener("DOMContentLoaded", function () {
+      init(doc);
+    });
   } else {
-    start();
+    init(doc);
   }
 
   window.Quanta = { toast: showToast, openDialog: openDialog, closeDialog: closeDialog, copy: copy };

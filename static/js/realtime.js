@@ -1,56 +1,119 @@
 /*
- * The console's websocket (/ws/console): one connection per tab. Shows notifications as toasts
- * and reconnects with backoff. Pages add streams by listening for "quanta:realtime" events.
- * Sets data-realtime on <html> to "connected" or "disconnected" for styles and tests.
+ * The console's websocket (/ws/console): one connection per tab, opened only on pages of a
+ * signed-in user (<body data-realtime-url>). Shows "notify" messages as toasts, keeps the
+ * connection alive with pings, and reconnects with jittered exponential backoff.
+ * Pages add streams by listening for "quanta:realtime" events on document.
+ * <html data-realtime> tells the state: "connecting", "connected", "disconnected" or "signed-out".
  */
 (function () {
   "use strict";
 
+  var CLOSE_UNAUTHENTICATED = 4401;
+  var PING_INTERVAL = 25000;
+  var MAX_DELAY = 30000;
+
   var root = document.documentElement;
-  var retryDelay = 1000;
+  var path = document.body && document.body.getAttribute("data-realtime-url");
   var socket = null;
+  var retries = 0;
+  var retryTimer = null;
+  var pingTimer = null;
+  var stopped = false;
+
+  if (!path || !("WebSocket" in window)) {
+    return;
+  }
 
   function setState(state) {
-    root.dataset.realtime = state;
+    root.setAttribute("data-realtime", state);
   }
 
   function handle(message) {
-    if (message.type === "notify" && window.Quanta) {
+    if (message.type === "notify" && message.message && window.Quanta) {
       window.Quanta.toast(message.message, message.level || "info");
     }
     document.dispatchEvent(new CustomEvent("quanta:realtime", { detail: message }));
   }
 
+  function scheduleReconnect() {
+    var delay = Math.min(MAX_DELAY, 1000 * Math.pow(2, retries)) * (0.75 + Math.random() * 0.5);
+    retries += 1;
+    window.clearTimeout(retryTimer);
+    retryTimer = window.setTimeout(connect, delay);
+  }
+
   function connect() {
+    if (stopped) {
+      return;
+    }
     var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    socket = new WebSocket(scheme + "//" + window.location.host + "/ws/console");
-    socket.addEventListener("open", function () {
-      retryDelay = 1000;
-      setState("connected");
-    });
-    socket.addEventListener("message", function (event) {
-      try {
-        handle(JSON.parse(event.data));
-      } catch (error) {
-        // A malformed frame is dropped; the connection stays up.
-      }
-    });
-    socket.addEventListener("close", function (event) {
+    try {
+      socket = new WebSocket(scheme + "//" + window.location.host + path);
+    } catch (error) {
       setState("disconnected");
-      if (event.code === 4401) {
-        return; // signed out: nothing to reconnect to
+      return;
+    }
+    setState("connecting");
+
+    socket.addEventListener("open", function () {
+      retries = 0;
+      setState("connected");
+      window.clearInterval(pingTimer);
+      pingTimer = window.setInterval(function () {
+        send({ type: "ping" });
+      }, PING_INTERVAL);
+    });
+
+    socket.addEventListener("message", function (event) {
+      var message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (error) {
+        return; // a malformed frame is dropped; the connection stays up
       }
-      window.setTimeout(connect, retryDelay);
-      retryDelay = Math.min(retryDelay * 2, 30000);
+      handle(message);
+    });
+
+    socket.addEventListener("close", function (event) {
+      window.clearInterval(pingTimer);
+      socket = null;
+      if (event.code === CLOSE_UNAUTHENTICATED) {
+        setState("signed-out"); // signed out, here or in another tab: nothing to reconnect to
+        return;
+      }
+      setState("disconnected");
+      if (!stopped) {
+        scheduleReconnect();
+      }
     });
   }
 
-  window.QuantaRealtime = {
-    send: function (message) {
-      if (socket && socket.readyState === WebSocket.OPEN) {
-        socket.send(JSON.stringify(message));
-      }
-    },
-  };
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(message));
+      return true;
+    }
+    return false;
+  }
+
+  // Leaving the page: close cleanly and do not reconnect; coming back from the back/forward
+  // cache: connect again.
+  window.addEventListener("pagehide", function () {
+    stopped = true;
+    window.clearTimeout(retryTimer);
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.close(1000);
+    }
+  });
+
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      stopped = false;
+      retries = 0;
+      connect();
+    }
+  });
+
+  window.QuantaRealtime = { send: send };
   connect();
 })();
