@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -63,7 +64,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("accounts:password-reset-done")
 
     def form_valid(self, form):
-        self.extra_email_context = {"site_name": "Quanta"}
+        self.extra_email_context = {"site_name": settings.SITE_NAME}
         return super().form_valid(form)
 
 
@@ -129,7 +130,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
         user=request.user, new_password=form.cleaned_data["new_password1"], ip_address=client_ip(request)
     )
     update_session_auth_hash(request, request.user)  # keep this session signed in
-    messages.success(request, "Password changed. Other sessions stay signed in until they expire.")
+    messages.success(request, "Password changed. Your other sessions were signed out.")
     return redirect("accounts:account")
 
 
