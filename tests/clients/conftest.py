@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import pexpect
 import pytest
+from oauth2_provider.models import AccessToken
 
 from console.accounts.models import User
+from console.accounts.tokens import token_checksum
 from tests.conftest import PASSWORD, LiveServer, require_or_skip
 
 CLIENTS_DIR = Path(__file__).resolve().parent
@@ -169,6 +171,15 @@ def api_js(live_asgi_server: LiveServer, tmp_path: Path) -> ApiJs:
 def account(transactional_db) -> User:
     """Committed, so the server process sees it."""
     return User.objects.create_user(email="maker@example.com", password=PASSWORD, first_name="Mae")
+
+
+def stored(token: str) -> AccessToken | None:
+    """The server-side row of a token a client printed or stored, by checksum."""
+    return (
+        AccessToken.objects.select_related("user", "application")
+        .filter(token_checksum=token_checksum(token))
+        .first()
+    )
 
 
 def bearer_get(server: LiveServer, path: str, token: str) -> httpx.Response:

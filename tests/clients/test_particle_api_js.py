@@ -13,8 +13,8 @@ from oauth2_provider.models import AccessToken
 
 from console.accounts import services
 from console.accounts.models import User
-from console.accounts.tokens import token_checksum
 from console.models import AuditEntry
+from tests.clients.conftest import stored
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.clients
@@ -22,14 +22,6 @@ pytestmark = pytest.mark.clients
 API_JS_VERSION = "12.0.3"
 INVALID_TOKEN = "The access token provided is invalid."
 BAD_CREDENTIALS = "User credentials are invalid"
-
-
-def stored(token: str) -> AccessToken | None:
-    return (
-        AccessToken.objects.select_related("user", "application")
-        .filter(token_checksum=token_checksum(token))
-        .first()
-    )
 
 
 def succeeded(outcome: dict) -> dict:

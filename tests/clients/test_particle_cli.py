@@ -18,7 +18,7 @@ from console.accounts import services
 from console.accounts.models import TokenDetail
 from console.accounts.tokens import token_checksum
 from console.models import AuditEntry
-from tests.clients.conftest import ParticleCLI, bearer_get
+from tests.clients.conftest import ParticleCLI, bearer_get, stored
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.clients
@@ -32,14 +32,6 @@ EXPIRED = "! Please login - it appears your access token may have expired"
 BAD_CREDENTIALS = "User credentials are invalid"
 INVALID_TOKEN = {"error": "invalid_token", "error_description": "The access token provided is invalid."}
 DEFAULT_LIFETIME = timedelta(days=90)
-
-
-def stored(token: str) -> AccessToken | None:
-    return (
-        AccessToken.objects.select_related("user", "application")
-        .filter(token_checksum=token_checksum(token))
-        .first()
-    )
 
 
 def printed_token(output: str) -> str:
