@@ -14,7 +14,7 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET
 
 from console import mail
-from console.accounts.selectors import access_token_list_for_user
+from console.accounts.selectors import access_token_count_active
 from console.api.errors import json_error_response
 from console.http import is_api_path
 from console.selectors import audit_entries_for_user
@@ -22,7 +22,7 @@ from console.selectors import audit_entries_for_user
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    token_count = sum(1 for t in access_token_list_for_user(user=request.user) if not t.is_expired())
+    token_count = access_token_count_active(user=request.user)
     return render(request, "console/home.html", {"page_title": "Home", "token_count": token_count})
 
 
@@ -122,7 +122,7 @@ def handler403(request: HttpRequest, exception: Exception | None = None) -> Http
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if is_api_path(request.path):
         return json_error_response(400, "Bad request.")
-    return render(request, "404.html", status=400)
+    return render(request, "400.html", status=400)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:

@@ -31,5 +31,9 @@ def access_token_list_for_user(*, user) -> QuerySet[AccessToken]:
     )
 
 
+def access_token_count_active(*, user) -> int:
+    return AccessToken.objects.filter(user=user, expires__gt=timezone.now()).count()
+
+
 def access_token_find_for_user(*, user, token: str) -> AccessToken | None:
     return AccessToken.objects.filter(user=user, token_checksum=token_checksum(token)).first()
