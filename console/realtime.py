@@ -6,7 +6,9 @@ gateway) are registered raw, since devices authenticate with their own keys and 
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 from asgiref.sync import async_to_sync
 from channels.auth import AuthMiddlewareStack
@@ -17,18 +19,40 @@ from django.db import transaction
 from django.urls import URLPattern, path
 
 CLOSE_UNAUTHENTICATED = 4401
+MAX_STREAMS_PER_CONNECTION = 8
 
 _routes: list[URLPattern] = []
+_browser_routes: set[str] = set()
+
+
+class Stream(Protocol):
+    """A live feed a console tab subscribes to (the events app offers "events")."""
+
+    def messages(self) -> AsyncIterator[dict]: ...
+
+    def close(self) -> None: ...
+
+
+# name -> factory(user, params) -> Stream; raises ValueError with a message for bad params.
+StreamFactory = Callable[[Any, dict], Stream]
+_streams: dict[str, StreamFactory] = {}
+
+
+def stream_register(name: str, factory: StreamFactory) -> None:
+    """Offer a stream to console tabs; higher apps register theirs in ``AppConfig.ready()``."""
+    _streams[name] = factory
 
 
 def websocket_route_register(route: str, consumer_app: Any, *, browser: bool = True) -> None:
     """Register a websocket route. ``browser`` routes get the session user and an Origin check."""
     app = AllowedHostsOriginValidator(AuthMiddlewareStack(consumer_app)) if browser else consumer_app
     _routes.append(path(route, app))
+    if browser:
+        _browser_routes.add(route)
 
 
-def websocket_urlpatterns() -> list[URLPattern]:
-    return list(_routes)
+def websocket_urlpatterns(*, browser_only: bool = False) -> list[URLPattern]:
+    return [p for p in _routes if not browser_only or str(p.pattern) in _browser_routes]
 
 
 def user_group(user_id: int) -> str:
@@ -55,6 +79,8 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.user = user
+        self.streams: dict[str, tuple[Stream, asyncio.Task]] = {}
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
@@ -63,13 +89,50 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        for stream_id in list(getattr(self, "streams", {})):
+            self._stop_stream(stream_id)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
             await self.send_json({"type": "pong"})
+        elif kind == "subscribe":
+            await self._subscribe(content)
+        elif kind == "unsubscribe":
+            self._stop_stream(str(content.get("id")))
         else:
             await self.send_json({"type": "error", "message": f"Unknown message type {kind!r}."})
+
+    async def _subscribe(self, content: dict) -> None:
+        stream_id, name = str(content.get("id", "")), content.get("stream")
+        factory = _streams.get(name)
+        if not stream_id or factory is None:
+            await self.send_json({"type": "error", "id": stream_id, "message": f"Unknown stream {name!r}."})
+            return
+        if stream_id not in self.streams and len(self.streams) >= MAX_STREAMS_PER_CONNECTION:
+            await self.send_json(
+                {"type": "error", "id": stream_id, "message": "Too many streams on one connection."}
+            )
+            return
+        try:
+            stream = factory(self.user, content.get("params") or {})
+        except ValueError as error:
+            await self.send_json({"type": "error", "id": stream_id, "message": str(error)})
+            return
+        self._stop_stream(stream_id)
+        self.streams[stream_id] = (stream, asyncio.ensure_future(self._forward(stream_id, stream)))
+        await self.send_json({"type": "subscribed", "id": stream_id})
+
+    async def _forward(self, stream_id: str, stream: Stream) -> None:
+        async for message in stream.messages():
+            await self.send_json({"type": "stream", "id": stream_id, **message})
+
+    def _stop_stream(self, stream_id: str) -> None:
+        entry = self.streams.pop(stream_id, None)
+        if entry is not None:
+            stream, task = entry
+            stream.close()
+            task.cancel()
 
     async def notify(self, event: dict) -> None:
         await self.send_json({"type": "notify", "level": event["level"], "message": event["message"]})

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from celery.schedules import schedule as celery_schedule
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -19,10 +20,22 @@ _lock = threading.Lock()
 _started = False
 
 
+def _as_schedule(value):
+    """Beat accepts a timedelta or a number of seconds as well as schedule objects; so do we."""
+    if isinstance(value, timedelta):
+        return celery_schedule(run_every=value)
+    if isinstance(value, int | float):
+        return celery_schedule(run_every=timedelta(seconds=value))
+    return value
+
+
 class InProcessScheduler:
     def __init__(self, schedule: dict, *, now: datetime | None = None) -> None:
         start = now or datetime.now(UTC)
-        self.entries = {name: {**entry, "last_run_at": start} for name, entry in schedule.items()}
+        self.entries = {
+            name: {**entry, "schedule": _as_schedule(entry["schedule"]), "last_run_at": start}
+            for name, entry in schedule.items()
+        }
         self.tasks_loaded = False
 
     def run_pending(self) -> float:

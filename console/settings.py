@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "console",
     "console.accounts",
+    "events",
+    "devices",
 ]
 
 MIDDLEWARE = [
@@ -360,3 +362,23 @@ LOGGING = {
 }
 QUANTA_INPROCESS_SCHEDULER = env.bool("QUANTA_INPROCESS_SCHEDULER", default=True)
 CSRF_FAILURE_VIEW = "console.views.csrf_failure"
+
+# --- Devices and events -----------------------------------------------------------------------------------
+QUANTA_DEVICE_HEARTBEAT_SECONDS = env.int("QUANTA_DEVICE_HEARTBEAT_SECONDS", default=30)
+QUANTA_DEVICE_HANDSHAKE_TIMEOUT_SECONDS = env.float("QUANTA_DEVICE_HANDSHAKE_TIMEOUT_SECONDS", default=10)
+QUANTA_DEVICE_CALL_TIMEOUT_SECONDS = env.float("QUANTA_DEVICE_CALL_TIMEOUT_SECONDS", default=15)
+QUANTA_DEVICE_MAX_FRAME_BYTES = 64 * 1024
+# Malformed frames tolerated per minute before the gateway closes the connection with 4400.
+QUANTA_DEVICE_BAD_FRAME_LIMIT = env.int("QUANTA_DEVICE_BAD_FRAME_LIMIT", default=20)
+QUANTA_LAST_HEARD_RESOLUTION_SECONDS = 60
+QUANTA_GATEWAY_FLUSH_SECONDS = env.float("QUANTA_GATEWAY_FLUSH_SECONDS", default=5)
+QUANTA_CLAIM_CODE_TTL_SECONDS = 24 * 3600
+# Publish limit per device (Particle: 1 event per second on average, bursts of 4).
+QUANTA_PUBLISH_RATE_PER_SECOND = env.float("QUANTA_PUBLISH_RATE_PER_SECOND", default=1.0)
+QUANTA_PUBLISH_BURST = env.int("QUANTA_PUBLISH_BURST", default=4)
+QUANTA_EVENT_DATA_LIMIT = 1024
+QUANTA_SUBSCRIBER_BUFFER = env.int("QUANTA_SUBSCRIBER_BUFFER", default=1000)
+CELERY_BEAT_SCHEDULE["sweep-stale-device-sessions"] = {
+    "task": "devices.tasks.sweep_stale_sessions",
+    "schedule": timedelta(seconds=15),
+}

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 
 from console.accounts import api as accounts_api
 from console.api.views import api_not_found
+from devices import urls_api as devices_api
 
 app_name = "api"
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path(
         "access_tokens/<str:token>", accounts_api.AccessTokenDetailView.as_view(), name="access-token-detail"
     ),
+    *devices_api.urlpatterns,
     # Last: anything else under /v1 is a JSON 404, also with DEBUG on.
     re_path(r"^.*$", api_not_found, name="not-found"),
 ]

@@ -1,0 +1,304 @@
+"""Device writes: provisioning, claiming, renaming, and what the gateway records."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from console.errors import ApplicationError, Conflict, NotFound, PermissionDenied
+from console.services import audit_record
+from devices import naming
+from devices.keys import KeyPair, key_pair_generate
+from devices.models import ClaimCode, DataUsage, Device, GatewayProcess
+from devices.platforms import Platform
+
+BELONGS_TO_SOMEONE_ELSE = "That device belongs to someone else."
+
+
+# --- Provisioning (the manufacturing step) ------------------------------------------------------------
+@dataclass(frozen=True)
+class ProvisionedDevice:
+    device: Device
+    keys: KeyPair
+
+    def key_file_entry(self) -> dict:
+        return {
+            "device_id": self.device.id,
+            "private_key": self.keys.private_key_b64,
+            "platform_id": self.device.platform_id,
+            "serial_number": self.device.serial_number,
+            "iccid": self.device.iccid or None,
+        }
+
+
+def _digits(count: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(count))
+
+
+def _luhn_complete(partial: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(partial)):
+        digit = int(char)
+        if index % 2 == 0:
+            digit *= 2
+            digit -= 9 if digit > 9 else 0
+        total += digit
+    return partial + str((10 - total % 10) % 10)
+
+
+def devices_provision(
+    *, platform: Platform, count: int, owner=None, product_id: int | None = None
+) -> list[ProvisionedDevice]:
+    """Create ``count`` devices with fresh key pairs. Only public keys are stored; the caller
+    hands the private keys to the devices (or the simulator)."""
+    if count < 1 or count > 100_000:
+        raise ApplicationError("Provision between 1 and 100000 devices at a time.", field="count")
+    provisioned = []
+    for _ in range(count):
+        keys = key_pair_generate()
+        device = Device(
+            id=secrets.token_hex(12),
+            name=naming.friendly_name() + "_" + secrets.token_hex(2),
+            platform_id=platform.id,
+            owner=owner,
+            product_id=product_id,
+            public_key=keys.public_key,
+            serial_number=f"{platform.serial_prefix}{_digits(10)}",
+            iccid=_luhn_complete("8901" + _digits(15)) if platform.cellular else "",
+            imei=_luhn_complete("35" + _digits(12)) if platform.cellular else "",
+        )
+        provisioned.append(ProvisionedDevice(device=device, keys=keys))
+    with transaction.atomic():
+        Device.objects.bulk_create([p.device for p in provisioned], batch_size=1000)
+    return provisioned
+
+
+def device_key_rotate(*, device: Device, actor=None) -> KeyPair:
+    keys = key_pair_generate()
+    Device.objects.filter(pk=device.pk).update(public_key=keys.public_key, key_rotated_at=timezone.now())
+    audit_record(actor=actor, subject_user=device.owner, action="device.key_rotate", target=device, via="cli")
+    return keys
+
+
+# --- Claiming -------------------------------------------------------------------------------------------
+def _unique_name_for(owner, wanted: str) -> str:
+    """``wanted`` if the owner has no device by that name, else a friendly name that is free."""
+    taken = set(Device.objects.filter(owner=owner).values_list("name", flat=True))
+    taken_lower = {name.lower() for name in taken}
+    if wanted and wanted.lower() not in taken_lower and naming.name_error(wanted) is None:
+        return wanted
+    while True:
+        candidate = naming.friendly_name()
+        if candidate not in taken_lower:
+            return candidate
+
+
+@transaction.atomic
+def device_claim(*, user, device_id: str, ip_address: str | None = None, via: str = "api") -> Device:
+    device = Device.objects.select_for_update().filter(id=device_id.lower()).first()
+    if device is None:
+        raise NotFound(f"No device with ID {device_id} is provisioned on this cloud.", field="id")
+    if device.owner_id == user.pk:
+        return device
+    if device.owner_id is not None:
+        raise PermissionDenied(BELONGS_TO_SOMEONE_ELSE)
+    device.owner = user
+    device.name = _unique_name_for(user, device.name)
+    device.save(update_fields=["owner", "name", "updated_at"])
+    audit_record(actor=user, action="device.claim", target=device, ip_address=ip_address, via=via)
+    return device
+
+
+@transaction.atomic
+def device_unclaim(*, user, device: Device, ip_address: str | None = None, via: str = "api") -> None:
+    if device.owner_id != user.pk:
+        raise NotFound("Device not found.")
+    Device.objects.filter(pk=device.pk).update(owner=None, notes="", updated_at=timezone.now())
+    audit_record(actor=user, action="device.unclaim", target=device, ip_address=ip_address, via=via)
+
+
+def claim_code_create(*, user, iccid: str = "") -> ClaimCode:
+    return ClaimCode.objects.create(
+        code=secrets.token_urlsafe(47)[:63],
+        user=user,
+        iccid=iccid[:22],
+        expires_at=timezone.now() + timedelta(seconds=settings.QUANTA_CLAIM_CODE_TTL_SECONDS),
+    )
+
+
+def _claim_with_code(device: Device, code: str) -> None:
+    """Claim an unowned device for the user behind a valid, unused claim code (during the handshake)."""
+    claim = (
+        ClaimCode.objects.select_for_update()
+        .filter(code=code, used_at__isnull=True, expires_at__gt=timezone.now())
+        .select_related("user")
+        .first()
+    )
+    if claim is None or device.owner_id is not None:
+        return
+    device.owner = claim.user
+    device.name = _unique_name_for(claim.user, device.name)
+    claim.used_at = timezone.now()
+    claim.device = device
+    claim.save(update_fields=["used_at", "device"])
+    audit_record(
+        actor=claim.user, action="device.claim", target=device, metadata={"claim_code": True}, via="device"
+    )
+
+
+# --- Editing ---------------------------------------------------------------------------------------------
+def device_rename(*, user, device: Device, name: str, via: str = "api") -> Device:
+    name = name.strip()
+    if error := naming.name_error(name):
+        raise ApplicationError(error, field="name")
+    if Device.objects.filter(owner=user, name__iexact=name).exclude(pk=device.pk).exists():
+        raise Conflict(f"You already have a device named {name!r}.", field="name")
+    old = device.name
+    device.name = name
+    try:
+        with transaction.atomic():
+            device.save(update_fields=["name", "updated_at"])
+    except IntegrityError:
+        raise Conflict(f"You already have a device named {name!r}.", field="name") from None
+    audit_record(
+        actor=user, action="device.rename", target=device, metadata={"from": old, "to": name}, via=via
+    )
+    return device
+
+
+def device_notes_update(*, user, device: Device, notes: str, via: str = "api") -> Device:
+    if len(notes) > 1000:
+        raise ApplicationError(f"Notes are at most 1000 characters; these have {len(notes)}.", field="notes")
+    device.notes = notes
+    device.save(update_fields=["notes", "updated_at"])
+    audit_record(actor=user, action="device.notes", target=device, via=via)
+    return device
+
+
+# --- What the gateway records ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Handshake:
+    device_id: str
+    session_id: str
+    gateway_process: str
+    gateway_channel: str
+    ip_address: str | None
+    platform_id: int | None
+    firmware_product_id: int | None
+    firmware_version: int | None
+    system_version: str
+    functions: list[str]
+    variables: dict[str, str]
+    iccid: str
+    claim_code: str
+
+
+@dataclass(frozen=True)
+class HandshakeResult:
+    device: Device
+    replaced_channel: str  # a previous session's channel, to be told to close
+
+
+@transaction.atomic
+def device_handshake_record(handshake: Handshake) -> HandshakeResult:
+    device = Device.objects.select_for_update().get(id=handshake.device_id)
+    replaced = device.gateway_channel if device.online and device.gateway_channel else ""
+    if handshake.claim_code:
+        _claim_with_code(device, handshake.claim_code)
+    now = timezone.now()
+    device.online = True
+    device.last_handshake_at = now
+    device.last_heard = now
+    device.last_ip_address = handshake.ip_address
+    device.firmware_product_id = handshake.firmware_product_id
+    device.firmware_version = handshake.firmware_version
+    device.system_firmware_version = handshake.system_version
+    device.functions = handshake.functions
+    device.variables = handshake.variables
+    if handshake.iccid and not device.iccid:
+        device.iccid = handshake.iccid
+    device.session_id = handshake.session_id
+    device.gateway_process = handshake.gateway_process
+    device.gateway_channel = handshake.gateway_channel
+    device.save()
+    return HandshakeResult(device=device, replaced_channel=replaced)
+
+
+def device_disconnect_record(*, device_id: str, session_id: str) -> bool:
+    """Mark the device offline if this session is still its current one; True if it was."""
+    return bool(
+        Device.objects.filter(id=device_id, session_id=session_id).update(
+            online=False, session_id="", gateway_process="", gateway_channel="", last_heard=timezone.now()
+        )
+    )
+
+
+def devices_last_heard_record(*, device_ids: Iterable[str], at: datetime) -> int:
+    ids = list(device_ids)
+    return Device.objects.filter(id__in=ids).update(last_heard=at) if ids else 0
+
+
+def data_usage_add(*, usage: dict[str, tuple[int, int]], day: date) -> None:
+    """Add bytes in/out per device for ``day`` in one statement (an upsert that increments)."""
+    if not usage:
+        return
+    table = DataUsage._meta.db_table
+    existing = set(Device.objects.filter(id__in=list(usage)).values_list("id", flat=True))
+    rows = [
+        (device_id, day, bytes_in, bytes_out)
+        for device_id, (bytes_in, bytes_out) in usage.items()
+        if device_id in existing
+    ]
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (device_id, day, bytes_in, bytes_out) VALUES (%s, %s, %s, %s) "  # noqa: S608
+            f"ON CONFLICT (device_id, day) DO UPDATE SET bytes_in = {table}.bytes_in + excluded.bytes_in, "
+            f"bytes_out = {table}.bytes_out + excluded.bytes_out",
+            rows,
+        )
+
+
+def gateway_process_heartbeat(*, process_id: str, hostname: str, pid: int) -> None:
+    GatewayProcess.objects.update_or_create(
+        id=process_id, defaults={"hostname": hostname, "pid": pid, "heartbeat_at": timezone.now()}
+    )
+
+
+def gateway_process_stop(*, process_id: str) -> list[Device]:
+    """A gateway process shutting down cleanly: its devices go offline now."""
+    devices = list(
+        Device.objects.filter(online=True, gateway_process=process_id).only("id", "owner_id", "product_id")
+    )
+    Device.objects.filter(pk__in=[d.pk for d in devices], gateway_process=process_id).update(
+        online=False, session_id="", gateway_process="", gateway_channel=""
+    )
+    GatewayProcess.objects.filter(id=process_id).delete()
+    return devices
+
+
+def devices_sweep_stale(*, now: datetime | None = None) -> list[Device]:
+    """Devices held by gateway processes that stopped refreshing their row (crashed) go offline.
+
+    Returns them so the caller can publish ``spark/status`` offline."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=2 * settings.QUANTA_DEVICE_HEARTBEAT_SECONDS)
+    live = set(GatewayProcess.objects.filter(heartbeat_at__gte=cutoff).values_list("id", flat=True))
+    stale = list(
+        Device.objects.filter(online=True)
+        .exclude(gateway_process__in=live)
+        .only("id", "owner_id", "product_id")
+    )
+    if stale:
+        Device.objects.filter(pk__in=[d.pk for d in stale]).exclude(gateway_process__in=live).update(
+            online=False, session_id="", gateway_process="", gateway_channel=""
+        )
+    GatewayProcess.objects.filter(heartbeat_at__lt=cutoff).delete()
+    return stale

@@ -1,0 +1,215 @@
+"""The per-process hub: the one place an event meets this process's subscribers.
+
+Each server process holds one hub. Published events reach every hub once, through one Redis
+pub/sub channel when ``REDIS_URL`` is set or directly in the embedded default, and each hub hands
+them to its local subscriptions (console websockets, SSE streams, subscribed devices): never one
+channel-layer dispatch per subscriber, which measured ten times slower (docs/architecture.md).
+
+Each subscription has a bounded buffer; when a slow subscriber falls behind, the oldest events
+are dropped and counted, so it can be told it lagged, and the server's memory never grows.
+Events that arrive together are handed over together (one wake-up per subscriber per batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from events.types import Event
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "quanta:events"
+_BATCH_LIMIT = 512
+
+
+class Subscription:
+    """What one subscriber may see, and the events waiting for it."""
+
+    def __init__(
+        self,
+        *,
+        user_id: int | None = None,
+        product_ids: Iterable[int] = (),
+        prefix: str = "",
+        device_id: str | None = None,
+        buffer_size: int | None = None,
+    ) -> None:
+        self.user_id = user_id
+        self.product_ids = frozenset(product_ids)
+        self.prefix = prefix
+        self.device_id = device_id
+        self.buffer: collections.deque[Event] = collections.deque(
+            maxlen=buffer_size or settings.QUANTA_SUBSCRIBER_BUFFER
+        )
+        self.dropped = 0
+        self.closed = False
+        self._ready = asyncio.Event()
+
+    def matches(self, event: Event) -> bool:
+        visible = (self.user_id is not None and event.owner_id == self.user_id) or (
+            event.product_id is not None and event.product_id in self.product_ids
+        )
+        return (
+            visible
+            and event.name.startswith(self.prefix)
+            and (self.device_id is None or event.coreid == self.device_id)
+        )
+
+    def offer(self, event: Event) -> None:
+        if len(self.buffer) == self.buffer.maxlen:
+            self.dropped += 1  # the deque drops the oldest
+        self.buffer.append(event)
+        self._ready.set()
+
+    async def next_batch(self) -> tuple[list[Event], int]:
+        """Wait for events; return them with how many were dropped since the last call."""
+        while not self.buffer and not self.closed:
+            self._ready.clear()
+            await self._ready.wait()
+        events, dropped = list(self.buffer), self.dropped
+        self.buffer.clear()
+        self.dropped = 0
+        return events, dropped
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.by_user: dict[int, set[Subscription]] = collections.defaultdict(set)
+        self.by_product: dict[int, set[Subscription]] = collections.defaultdict(set)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._listener: asyncio.Task | None = None
+        self._sync_redis = None
+        self._async_redis = None
+        self._async_redis_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    # --- subscribing (on the server's event loop) ----------------------------------------------
+    def subscribe(self, subscription: Subscription) -> Subscription:
+        self._bind(asyncio.get_running_loop())
+        if subscription.user_id is not None:
+            self.by_user[subscription.user_id].add(subscription)
+        for product_id in subscription.product_ids:
+            self.by_product[product_id].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscription.close()
+        if subscription.user_id is not None:
+            self._discard(self.by_user, subscription.user_id, subscription)
+        for product_id in subscription.product_ids:
+            self._discard(self.by_product, product_id, subscription)
+
+    @staticmethod
+    def _discard(index: dict, key: int, subscription: Subscription) -> None:
+        members = index.get(key)
+        if members is not None:
+            members.discard(subscription)
+            if not members:
+                del index[key]
+
+    @property
+    def subscriber_count(self) -> int:
+        return len({s for members in (*self.by_user.values(), *self.by_product.values()) for s in members})
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.loop is loop:
+            return
+        # A new loop (a test's, or a restarted server's): start over on it.
+        if self._listener is not None:
+            self._listener.cancel()
+        self.by_user.clear()
+        self.by_product.clear()
+        self.loop = loop
+        self._listener = loop.create_task(self._listen()) if settings.REDIS_URL else None
+
+    # --- dispatching ------------------------------------------------------------------------------
+    def dispatch(self, events: list[Event]) -> int:
+        """Hand events to matching local subscriptions; returns the number of deliveries."""
+        delivered = 0
+        for event in events:
+            targets = set(self.by_user.get(event.owner_id, ())) if event.owner_id is not None else set()
+            if event.product_id is not None:
+                targets.update(self.by_product.get(event.product_id, ()))
+            for subscription in targets:
+                if subscription.matches(event):
+                    subscription.offer(event)
+                    delivered += 1
+        return delivered
+
+    async def _listen(self) -> None:
+        import redis.asyncio as aioredis
+
+        while True:
+            client = aioredis.Redis.from_url(settings.REDIS_URL)
+            try:
+                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    while True:
+                        message = await pubsub.get_message(timeout=None)
+                        batch = [message] if message else []
+                        # Coalesce what has already arrived, then yield so sockets can flush.
+                        while len(batch) < _BATCH_LIMIT:
+                            more = await pubsub.get_message(timeout=0)
+                            if more is None:
+                                break
+                            batch.append(more)
+                        self.dispatch([Event.loads(m["data"]) for m in batch if m.get("type") == "message"])
+                        await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Event hub lost its Redis subscription; reconnecting")
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    # --- publishing (from anywhere) --------------------------------------------------------------
+    def publish(self, event: Event) -> None:
+        """Publish from synchronous code (any thread)."""
+        if settings.REDIS_URL:
+            self._redis().publish(CHANNEL, event.dumps())
+            return
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self.dispatch, [event])
+
+    async def apublish(self, event: Event) -> None:
+        """Publish from the event loop."""
+        if settings.REDIS_URL:
+            await self._aredis().publish(CHANNEL, event.dumps())
+        elif self.loop is asyncio.get_running_loop():
+            self.dispatch([event])
+        else:
+            self.publish(event)
+
+    def _redis(self):
+        if self._sync_redis is None:
+            import redis
+
+            with self._lock:
+                self._sync_redis = self._sync_redis or redis.Redis.from_url(settings.REDIS_URL)
+        return self._sync_redis
+
+    def _aredis(self):
+        loop = asyncio.get_running_loop()
+        if self._async_redis is None or self._async_redis_loop is not loop:
+            import redis.asyncio as aioredis
+
+            self._async_redis = aioredis.Redis.from_url(settings.REDIS_URL)
+            self._async_redis_loop = loop
+        return self._async_redis
+
+
+hub = Hub()

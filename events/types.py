@@ -1,0 +1,50 @@
+"""The event: one object per publish, carried by value through the bus."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+CLOUD_COREID = "particle-internal"
+DEFAULT_TTL = 60
+
+
+def iso_millis(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and ``Z``, as Particle's streams send."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str
+    data: str | None
+    published_at: datetime
+    coreid: str
+    # Who may see it: the owner of the publishing device (or the publishing user), and the
+    # members of its product. Ids only: the bus never imports devices or products.
+    owner_id: int | None
+    product_id: int | None = None
+    ttl: int = DEFAULT_TTL
+    private: bool = True
+
+    def wire(self) -> dict:
+        """The four keys Particle's stream clients expect, plus the name."""
+        return {
+            "name": self.name,
+            "data": self.data,
+            "ttl": self.ttl,
+            "published_at": iso_millis(self.published_at),
+            "coreid": self.coreid,
+        }
+
+    def dumps(self) -> str:
+        body = asdict(self)
+        body["published_at"] = self.published_at.isoformat()
+        return json.dumps(body, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> Event:
+        body = json.loads(raw)
+        body["published_at"] = datetime.fromisoformat(body["published_at"])
+        return cls(**body)
