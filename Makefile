@@ -23,10 +23,11 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
-## Serve the console on http://localhost:$(PORT) (embedded default unless DATABASE_URL/REDIS_URL are set).
+## Serve the console on http://localhost:$(PORT) with the simulated demo fleet (Procfile.dev); embedded
+## default unless DATABASE_URL/REDIS_URL are set. Ctrl-C stops both.
 run: demo
 	@echo "Quanta is starting on http://localhost:$(PORT)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) console.asgi:application
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python bin/procfile --procfile Procfile.dev run
 
 ## The production processes (Procfile) against PostgreSQL and Redis; web on http://$(HOST):$(PORT).
 run-services: install

@@ -45,6 +45,7 @@ REQUEST_TIMEOUT = 10.0
 SETUP_TIMEOUT = 600.0
 MAX_SECONDS = 600.0
 MAX_CONCURRENCY = 1024
+DATABASE_PROCESSES = {"postgres", "redis-server"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Result:
     server_cpu: float | None = None  # CPU seconds the server process used during the measured run
     client_cpu: float = 0.0  # CPU seconds this process (the load generator) used
     machine_cpu: float | None = None  # CPU seconds all processes on the machine used
+    database_cpu: float = 0.0  # CPU seconds local PostgreSQL and Redis processes used
 
     @property
     def requests_per_second(self) -> float:
@@ -246,11 +248,27 @@ def machine_cpu_seconds() -> float | None:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_seconds() -> float:
+    """CPU time of local PostgreSQL and Redis processes, with their exited children (a backend
+    per connection), so a database on this machine is not mistaken for other work."""
+    total = 0.0
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            stat = stat_file.read_text()
+        except OSError:
+            continue
+        name = stat[stat.find("(") + 1 : stat.rfind(")")]
+        if name in DATABASE_PROCESSES:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def other_cpu(result: Result) -> float | None:
-    """CPU seconds used by neither the server nor the load generator (a database, other work)."""
+    """CPU seconds used by neither the server, the load generator nor a local database."""
     if result.machine_cpu is None or result.server_cpu is None:
         return None
-    return max(0.0, result.machine_cpu - result.server_cpu - result.client_cpu)
+    return max(0.0, result.machine_cpu - result.server_cpu - result.client_cpu - result.database_cpu)
 
 
 # --- Load --------------------------------------------------------------------------------------------
@@ -295,11 +313,13 @@ async def measure(
         await drive(client, scenario, WARMUP_SECONDS, args.concurrency, Result(server, scenario))
         result = Result(server, scenario)
         server_cpu_before = process_cpu_seconds(process.pid)
+        database_cpu_before = database_cpu_seconds()
         machine_cpu_before = machine_cpu_seconds()
         client_cpu_before = time.process_time()
         result.elapsed = await drive(client, scenario, args.seconds, args.concurrency, result)
         result.client_cpu = time.process_time() - client_cpu_before
         machine_cpu_after = machine_cpu_seconds()
+        result.database_cpu = database_cpu_seconds() - database_cpu_before
         server_cpu_after = process_cpu_seconds(process.pid)
         if server_cpu_before is not None and server_cpu_after is not None:
             result.server_cpu = server_cpu_after - server_cpu_before
@@ -363,11 +383,11 @@ def print_report(results: list[Result], stack: Stack, args) -> None:
     print(f"Machine: {os.cpu_count()} CPUs, {cpu_model()}")
     print(
         "CPU columns, in % of one core over the measured run: the server process, the load generator, "
-        "and everything else on the machine (a database server, other work)."
+        "local PostgreSQL and Redis processes, and everything else on the machine."
     )
     header = (
         f"{'server':<8} {'scenario':<24} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>7} {'server':>7} {'loadgen':>8} {'other':>6}"
+        f"{'errors':>7} {'server':>7} {'loadgen':>8} {'db':>5} {'other':>6}"
     )
     print()
     print(header)
@@ -379,6 +399,7 @@ def print_report(results: list[Result], stack: Stack, args) -> None:
             f"{result.percentile_ms(0.99):>8.1f} {sum(result.errors.values()):>7} "
             f"{percent(result.server_cpu, result.elapsed):>7} "
             f"{percent(result.client_cpu, result.elapsed):>8} "
+            f"{percent(result.database_cpu, result.elapsed):>5} "
             f"{percent(other_cpu(result), result.elapsed):>6}"
         )
     for result in results:

@@ -18,6 +18,7 @@ console_patterns = (
 urlpatterns = [
     path("", include(console_patterns)),
     path("", include("console.accounts.urls")),
+    path("devices/", include("devices.urls")),
     path("oauth/token", TokenView.as_view(), name="oauth-token"),
     path("v1/", include("console.api.urls")),
 ]

@@ -6,7 +6,17 @@ class DevicesConfig(AppConfig):
     verbose_name = "Devices"
 
     def ready(self) -> None:
-        from console import realtime
+        from console import nav, realtime
         from devices.gateway import GatewayConsumer
 
         realtime.websocket_route_register("device/v1", GatewayConsumer.as_asgi(), browser=False)
+        nav.nav_register(
+            nav.NavItem(
+                key="devices",
+                label="Devices",
+                url_name="devices:list",
+                icon="cpu",
+                order=10,
+                active_for=("devices:detail",),
+            )
+        )

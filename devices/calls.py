@@ -12,6 +12,7 @@ import uuid
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import transaction
 
 from console.errors import ApplicationError, NotFound
 from devices.models import Device
@@ -95,3 +96,12 @@ def device_ping(*, device: Device) -> bool:
 def device_signal(*, device: Device, on: bool) -> None:
     _require_online(device)
     async_to_sync(get_channel_layer().send)(device.gateway_channel, {"type": "device.signal", "on": on})
+
+
+def device_owner_changed_notify(*, device: Device, owner_id: int | None) -> None:
+    """Tell the connection holding ``device``, if any, who owns it now, once the current
+    transaction commits: the events it publishes and receives follow the new owner."""
+    if not device.online or not device.gateway_channel:
+        return
+    channel, message = device.gateway_channel, {"type": "device.owner", "owner_id": owner_id}
+    transaction.on_commit(lambda: async_to_sync(get_channel_layer().send)(channel, message))

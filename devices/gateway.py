@@ -24,7 +24,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from console.services import audit_record
-from devices import services
+from devices import calls, services
 from devices.calls import MAX_CALL_NAME_LENGTH
 from devices.keys import signature_valid
 from devices.runtime import runtime
@@ -85,7 +85,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.last_frame_at = time.monotonic()
         self.last_heard_at = 0.0
         self.bad_frames: deque[float] = deque()
-        self.pending: dict[str, str] = {}  # request id -> reply channel
+        self.pending: dict[str, tuple[str, float]] = {}  # request id -> (reply channel, asked at)
         self.prefixes: list[str] = []
         self.subscription: Subscription | None = None
         self.forwarder: asyncio.Task | None = None
@@ -93,6 +93,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             rate=settings.QUANTA_PUBLISH_RATE_PER_SECOND, capacity=settings.QUANTA_PUBLISH_BURST
         )
         self.closing = False
+        self.unmetered = [0, 0]  # bytes in and out before the hello named the device
         await self.accept()
         self.handshake_timer = asyncio.get_running_loop().call_later(
             settings.QUANTA_DEVICE_HANDSHAKE_TIMEOUT_SECONDS, self._handshake_expired
@@ -112,7 +113,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             self.forwarder.cancel()
         if self.subscription is not None:
             hub.unsubscribe(self.subscription)
-        for reply_channel in self.pending.values():
+        for reply_channel, _ in self.pending.values():
             await self.channel_layer.send(
                 reply_channel, {"type": "device.reply", "ok": False, "error": "disconnected"}
             )
@@ -145,22 +146,29 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         text = json.dumps(content, separators=(",", ":"))
         if self.device_id is not None:
             runtime.count_bytes(self.device_id, sent=len(text))
+        else:
+            self.unmetered[1] += len(text)
         await self.send(text_data=text)
 
     # --- frames from the device -----------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if self.device_id is not None:
+            runtime.count_bytes(self.device_id, received=size)
+        else:
+            self.unmetered[0] += size
         if size > settings.QUANTA_DEVICE_MAX_FRAME_BYTES:
             self.closing = True
             await self.close(code=CLOSE_TOO_BIG)
             return
         now = time.monotonic()
         self.last_frame_at = now
-        if self.device_id is not None:
-            runtime.count_bytes(self.device_id, received=size)
-            if now - self.last_heard_at >= settings.QUANTA_LAST_HEARD_RESOLUTION_SECONDS:
-                self.last_heard_at = now
-                runtime.pending_last_heard.add(self.device_id)
+        if (
+            self.device_id is not None
+            and now - self.last_heard_at >= settings.QUANTA_LAST_HEARD_RESOLUTION_SECONDS
+        ):
+            self.last_heard_at = now
+            runtime.pending_last_heard.add(self.device_id)
         content = None
         try:
             if text_data is None:
@@ -202,8 +210,12 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_BAD_FRAMES)
 
     async def frame_hello(self, content: dict) -> None:
-        if self.device_id is not None or self.nonce is None:
+        if self.device_id is not None:
             raise BadFrame("The handshake is already complete.")
+        if self.nonce is None:
+            raise BadFrame(
+                "This connection's challenge was used by a refused hello; reconnect for a new one."
+            )
         nonce, self.nonce = self.nonce, None  # single use, whatever happens next
         device_id = content.get("device_id")
         signature = content.get("signature")
@@ -267,6 +279,8 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.owner_id = result.device.owner_id
         self.product_id = result.device.product_id
         self.last_heard_at = time.monotonic()
+        # The challenge, the hello and any errors before it were this device's data too.
+        runtime.count_bytes(device.id, received=self.unmetered[0], sent=self.unmetered[1])
         runtime.register(device.id, self)
         if result.replaced_channel and result.replaced_channel != self.channel_name:
             await self.channel_layer.send(result.replaced_channel, {"type": "device.replaced"})
@@ -329,10 +343,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             await self.send_frame({"type": "ack", "id": frame_id})
 
     async def frame_result(self, content: dict) -> None:
-        reply_channel = self.pending.pop(str(content.get("id")), None)
-        if reply_channel is None:
+        waiting = self.pending.pop(str(content.get("id")), None)
+        if waiting is None:
             raise BadFrame("No request is waiting for that result id.")
-        await self.channel_layer.send(reply_channel, {"type": "device.reply", "ok": True, "frame": content})
+        await self.channel_layer.send(waiting[0], {"type": "device.reply", "ok": True, "frame": content})
 
     frame_pong = frame_result  # the answer to a cloud ping carries the ping's id
 
@@ -352,14 +366,17 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             raise BadFrame(f"A device may hold at most {MAX_SUBSCRIPTIONS} subscriptions.")
         self.prefixes.append(prefix)
         if self.subscription is None:
-            self.subscription = hub.subscribe(
-                Subscription(
-                    user_id=self.owner_id,
-                    product_ids=[self.product_id] if self.product_id is not None else [],
-                    buffer_size=100,
-                )
+            self._subscribe_hub()
+
+    def _subscribe_hub(self) -> None:
+        self.subscription = hub.subscribe(
+            Subscription(
+                user_id=self.owner_id,
+                product_ids=[self.product_id] if self.product_id is not None else [],
+                buffer_size=100,
             )
-            self.forwarder = asyncio.ensure_future(self._forward_events())
+        )
+        self.forwarder = asyncio.ensure_future(self._forward_events())
 
     async def frame_unsubscribe(self, content: dict) -> None:
         prefix = content.get("prefix", "")
@@ -384,12 +401,34 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 message["reply_channel"], {"type": "device.reply", "ok": False, "error": "offline"}
             )
             return
-        self.pending[str(frame["id"])] = message["reply_channel"]
+        self._forget_abandoned_requests()
+        self.pending[str(frame["id"])] = (message["reply_channel"], time.monotonic())
         await self.send_frame(frame)
+
+    def _forget_abandoned_requests(self) -> None:
+        """Callers give up after their timeout; requests a device never answered are dropped long
+        after that, so a device that ignores every request cannot grow this map."""
+        oldest = time.monotonic() - 2 * max(
+            settings.QUANTA_DEVICE_CALL_TIMEOUT_SECONDS, calls.PING_TIMEOUT_SECONDS
+        )
+        for request_id, (_, asked_at) in list(self.pending.items()):
+            if asked_at >= oldest:
+                break
+            del self.pending[request_id]
 
     async def device_signal(self, message: dict) -> None:
         if self.device_id is not None:
             await self.send_frame({"type": "signal", "on": bool(message["on"])})
+
+    async def device_owner(self, message: dict) -> None:
+        """Claimed or unclaimed while connected: what it publishes and receives follows the new owner."""
+        if self.device_id is None:
+            return
+        self.owner_id = message["owner_id"]
+        if self.subscription is not None:
+            self.forwarder.cancel()
+            hub.unsubscribe(self.subscription)
+            self._subscribe_hub()
 
     async def device_replaced(self, message: dict) -> None:
         # A newer session took over; it already recorded itself, so leave the row alone.

@@ -89,7 +89,7 @@ def name_error(name: str) -> str | None:
         return "A device name cannot be empty."
     if len(name) > MAX_NAME_LENGTH:
         return f"Device names are at most {MAX_NAME_LENGTH} characters; this one has {len(name)}."
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         return "Device names may contain only letters, digits, underscores and hyphens."
     if re.fullmatch(r"[0-9a-fA-F]{24}", name):
         return "A device name cannot look like a device ID."

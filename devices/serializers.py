@@ -43,7 +43,8 @@ def device_detail(device: Device) -> dict:
     return {
         **device_summary(device),
         "functions": list(device.functions or []),
-        "variables": dict(device.variables or {}),
+        # Sorted: PostgreSQL's jsonb does not keep key order, and lists should read the same everywhere.
+        "variables": dict(sorted((device.variables or {}).items())),
         "current_build_target": device.system_firmware_version or None,
         "default_build_target": device.system_firmware_version or None,
         "firmware_updates_enabled": True,

@@ -13,12 +13,13 @@ from django.utils import timezone
 
 from console.errors import ApplicationError, Conflict, NotFound, PermissionDenied
 from console.services import audit_record
-from devices import naming
+from devices import calls, naming
 from devices.keys import KeyPair, key_pair_generate
 from devices.models import ClaimCode, DataUsage, Device, GatewayProcess
 from devices.platforms import Platform
 
-BELONGS_TO_SOMEONE_ELSE = "That device belongs to someone else."
+# Particle's wording: particle-cli offers to request a transfer only when the error contains it.
+BELONGS_TO_SOMEONE_ELSE = "That belongs to someone else."
 
 
 # --- Provisioning (the manufacturing step) ------------------------------------------------------------
@@ -111,6 +112,7 @@ def device_claim(*, user, device_id: str, ip_address: str | None = None, via: st
     device.owner = user
     device.name = _unique_name_for(user, device.name)
     device.save(update_fields=["owner", "name", "updated_at"])
+    calls.device_owner_changed_notify(device=device, owner_id=user.pk)
     audit_record(actor=user, action="device.claim", target=device, ip_address=ip_address, via=via)
     return device
 
@@ -120,6 +122,7 @@ def device_unclaim(*, user, device: Device, ip_address: str | None = None, via: 
     if device.owner_id != user.pk:
         raise NotFound("Device not found.")
     Device.objects.filter(pk=device.pk).update(owner=None, notes="", updated_at=timezone.now())
+    calls.device_owner_changed_notify(device=device, owner_id=None)
     audit_record(actor=user, action="device.unclaim", target=device, ip_address=ip_address, via=via)
 
 
@@ -290,15 +293,21 @@ def devices_sweep_stale(*, now: datetime | None = None) -> list[Device]:
     Returns them so the caller can publish ``spark/status`` offline."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=2 * settings.QUANTA_DEVICE_HEARTBEAT_SECONDS)
-    live = set(GatewayProcess.objects.filter(heartbeat_at__gte=cutoff).values_list("id", flat=True))
+    # A subquery, not a list read beforehand: the UPDATE must see a process that started (and
+    # took over a device) a moment ago as live.
+    live = GatewayProcess.objects.filter(heartbeat_at__gte=cutoff).values("id")
     stale = list(
         Device.objects.filter(online=True)
         .exclude(gateway_process__in=live)
         .only("id", "owner_id", "product_id")
     )
     if stale:
-        Device.objects.filter(pk__in=[d.pk for d in stale]).exclude(gateway_process__in=live).update(
+        ids = [device.pk for device in stale]
+        Device.objects.filter(pk__in=ids).exclude(gateway_process__in=live).update(
             online=False, session_id="", gateway_process="", gateway_channel=""
         )
+        # A device that reconnected in the meantime was left alone: report only the swept ones.
+        still_online = set(Device.objects.filter(pk__in=ids, online=True).values_list("id", flat=True))
+        stale = [device for device in stale if device.pk not in still_online]
     GatewayProcess.objects.filter(heartbeat_at__lt=cutoff).delete()
     return stale

@@ -96,7 +96,20 @@ def _victim_token(victim) -> dict[str, str]:
     return {"pk": str(issued.access_token.pk), "token": "0" * 40}
 
 
-VICTIM_OBJECTS: dict[str, Callable] = {"accounts:token-revoke": _victim_token}
+def _victim_device(victim) -> dict[str, str]:
+    from devices.platforms import PLATFORMS
+    from devices.services import devices_provision
+
+    return {"device_id": devices_provision(platform=PLATFORMS[13], count=1, owner=victim)[0].device.id}
+
+
+VICTIM_OBJECTS: dict[str, Callable] = {
+    "accounts:token-revoke": _victim_token,
+    **{
+        f"devices:{name}": _victim_device
+        for name in ("detail", "rename", "notes", "unclaim", "call", "variable", "ping", "signal")
+    },
+}
 
 
 def _victim_state(victim) -> tuple:

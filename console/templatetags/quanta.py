@@ -1,4 +1,5 @@
-"""Template helpers for the console's design system: icons, timestamps and token hints."""
+"""Template helpers for the console's design system: icons, timestamps, token hints and device
+status."""
 
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ def brand() -> str:
     the shell's own ``site_name``; templates use this tag to name the product instead.
     """
     return getattr(settings, "SITE_NAME", "") or "Quanta"
+
+
+@register.simple_tag
+def page_icon(name: str, class_name: str = ""):
+    """A decorative icon from a sprite inlined in the page (``<symbol id="i-NAME">``), for icons a
+    single page needs: ``{% page_icon "wifi" %}``."""
+    return format_html(
+        '<svg class="{}" aria-hidden="true" focusable="false"><use href="#i-{}"></use></svg>',
+        f"icon {class_name}".strip(),
+        name,
+    )
 
 
 @register.simple_tag
@@ -69,6 +81,7 @@ def timestamp(value, relative: bool = False, empty: str = "—"):
     """A ``<time>`` element: ``Mar 4, 2026 14:05`` (or ``3 hours ago`` with ``relative=True``).
 
     The ISO 8601 value goes in both ``datetime`` and ``title``, so hovering shows the exact time.
+    Relative times carry ``data-relative`` so a page's script can keep them current.
     """
     if not value:
         return empty
@@ -77,7 +90,9 @@ def timestamp(value, relative: bool = False, empty: str = "—"):
     absolute = date_format(value, DISPLAY_FORMAT)
     if relative:
         text = _relative(value)
-        return format_html('<time datetime="{}" title="{} · {}">{}</time>', iso, absolute, iso, text)
+        return format_html(
+            '<time datetime="{}" title="{} · {}" data-relative>{}</time>', iso, absolute, iso, text
+        )
     return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, absolute)
 
 
@@ -121,3 +136,17 @@ def message_icon(level_tag: str) -> str:
     if "error" in tags or "warning" in tags:
         return "alert"
     return "info"
+
+
+@register.simple_tag
+def online_status(online: bool, size: str = ""):
+    """An online indicator: a dot and "Online" or "Offline". Pages may update it live through
+    ``data-device-status``."""
+    state = "online" if online else "offline"
+    return format_html(
+        '<span class="device-status{}" data-device-status="{}"><span class="device-status-dot" '
+        'aria-hidden="true"></span><span class="device-status-label">{}</span></span>',
+        f" device-status-{size}" if size else "",
+        state,
+        state.capitalize(),
+    )

@@ -2,7 +2,11 @@
  * The console's websocket (/ws/console): one connection per tab, opened only on pages of a
  * signed-in user (<body data-realtime-url>). Shows "notify" messages as toasts, keeps the
  * connection alive with pings, and reconnects with jittered exponential backoff.
- * Pages add streams by listening for "quanta:realtime" events on document.
+ * Every message is also dispatched as a "quanta:realtime" event on document.
+ * Pages add streams with QuantaRealtime.subscribe(id, stream, params, onMessage): the subscription
+ * is sent once the socket is open and again after every reconnect; onMessage gets that stream's
+ * messages. "quanta:realtime-open" fires on each (re)connection (detail.reconnected is true after
+ * the first), so a page can fetch what it missed while disconnected.
  * <html data-realtime> tells the state: "connecting", "connected", "disconnected" or "signed-out".
  */
 (function () {
@@ -19,6 +23,8 @@
   var retryTimer = null;
   var pingTimer = null;
   var stopped = false;
+  var opened = 0;
+  var subscriptions = {}; // stream id -> { stream, params, onMessage }
 
   if (!path || !("WebSocket" in window)) {
     return;
@@ -31,6 +37,16 @@
   function handle(message) {
     if (message.type === "notify" && message.message && window.Quanta) {
       window.Quanta.toast(message.message, message.level || "info");
+    }
+    var subscription = message.id !== undefined ? subscriptions[message.id] : null;
+    if (subscription && subscription.onMessage) {
+      try {
+        subscription.onMessage(message);
+      } catch (error) {
+        window.setTimeout(function () {
+          throw error; // reported, without breaking the other listeners
+        }, 0);
+      }
     }
     document.dispatchEvent(new CustomEvent("quanta:realtime", { detail: message }));
   }
@@ -62,6 +78,9 @@
       pingTimer = window.setInterval(function () {
         send({ type: "ping" });
       }, PING_INTERVAL);
+      Object.keys(subscriptions).forEach(sendSubscribe);
+      opened += 1;
+      document.dispatchEvent(new CustomEvent("quanta:realtime-open", { detail: { reconnected: opened > 1 } }));
     });
 
     socket.addEventListener("message", function (event) {
@@ -96,6 +115,27 @@
     return false;
   }
 
+  function sendSubscribe(id) {
+    var subscription = subscriptions[id];
+    send({ type: "subscribe", id: id, stream: subscription.stream, params: subscription.params || {} });
+  }
+
+  function subscribe(id, stream, params, onMessage) {
+    subscriptions[id] = { stream: stream, params: params, onMessage: onMessage };
+    sendSubscribe(id); // now if connected; on open otherwise
+  }
+
+  function unsubscribe(id) {
+    if (subscriptions[id]) {
+      delete subscriptions[id];
+      send({ type: "unsubscribe", id: id });
+    }
+  }
+
+  function connected() {
+    return !!socket && socket.readyState === WebSocket.OPEN;
+  }
+
   // Leaving the page: close cleanly and do not reconnect; coming back from the back/forward
   // cache: connect again.
   window.addEventListener("pagehide", function () {
@@ -114,6 +154,6 @@
     }
   });
 
-  window.QuantaRealtime = { send: send };
+  window.QuantaRealtime = { send: send, subscribe: subscribe, unsubscribe: unsubscribe, connected: connected };
   connect();
 })();

@@ -1,17 +1,24 @@
 """Drive the official Particle clients (pinned in package.json) against ``live_asgi_server``.
 
 ``npm ci`` in this directory installs them. Every client process gets a throwaway ``HOME``, so
-the CLI's ``~/.particle`` settings never touch the developer's own.
+the CLI's ``~/.particle`` settings never touch the developer's own. ``connect_device`` brings
+provisioned devices online: each is a ``devices.simulator.SimulatedDevice`` on a thread of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +29,12 @@ import pytest
 from oauth2_provider.models import AccessToken
 
 from console.accounts.models import User
+from console.accounts.services import access_token_create
 from console.accounts.tokens import token_checksum
+from devices.models import Device
+from devices.platforms import platform_from_string
+from devices.services import ProvisionedDevice, devices_provision
+from devices.simulator import DeviceKey, SimulatedDevice
 from tests.conftest import PASSWORD, LiveServer, require_or_skip
 
 CLIENTS_DIR = Path(__file__).resolve().parent
@@ -184,3 +196,119 @@ def stored(token: str) -> AccessToken | None:
 
 def bearer_get(server: LiveServer, path: str, token: str) -> httpx.Response:
     return httpx.get(f"{server.url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = 5, what: str = "the condition") -> Any:
+    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def logged_in(particle: ParticleCLI, account: User) -> ParticleCLI:
+    """The CLI with a token for ``account`` saved as `particle login` saves it (no login round trip)."""
+    token = access_token_create(user=account, expires_in_seconds=3600, client_id="CLI2").token
+    config = {**particle.config(), "access_token": token, "username": account.email}
+    particle.config_path.write_text(json.dumps(config))
+    return particle
+
+
+@pytest.fixture
+def account_token(account: User) -> str:
+    return access_token_create(user=account, expires_in_seconds=3600, client_id="particle-api").token
+
+
+# --- Devices connected to the live server ---------------------------------------------------------
+
+
+def provision(platform: str = "boron", *, owner: User | None = None) -> ProvisionedDevice:
+    """One device with fresh keys, committed so the server sees it."""
+    return devices_provision(platform=platform_from_string(platform), count=1, owner=owner)[0]
+
+
+class OnlineDevice:
+    """A ``devices.simulator.SimulatedDevice`` connected to the live server, on a thread with its
+    own event loop. It publishes nothing, so its readings hold still; ``simulated`` shows what it
+    was asked (``led``, ``signaling``, ``stats.calls``)."""
+
+    def __init__(
+        self, server: LiveServer, provisioned: ProvisionedDevice, *, product_version: int = 3
+    ) -> None:
+        device = provisioned.device
+        self.device_id = device.id
+        self.simulated = SimulatedDevice(
+            DeviceKey(
+                device_id=device.id, private_key=provisioned.keys.private_key, platform_id=device.platform_id
+            ),
+            server.url.replace("http://", "ws://", 1) + "/device/v1",
+            rng=random.Random(device.id),  # noqa: S311 (simulated readings)
+            publish_rate=0,
+            product_version=product_version,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10) -> OnlineDevice:
+        self._thread = threading.Thread(target=self._run, name=f"device-{self.device_id}", daemon=True)
+        self._thread.start()
+        stats = self.simulated.stats
+        deadline = time.monotonic() + timeout
+        while not stats.connected and not stats.errors and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not stats.connected:
+            self.stop()
+            pytest.fail(f"device {self.device_id} did not come online: {stats.last_error or 'timed out'}")
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        """Cancel the device's task (it closes its connection on the way out) and wait for the thread."""
+        if self._thread is None:
+            return
+        deadline = time.monotonic() + timeout
+        while self._task is None and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._loop is not None and self._task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop finished meanwhile
+                self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        assert not self._thread.is_alive(), f"device {self.device_id} did not stop"
+        self._thread = None
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        task = loop.create_task(self.simulated.run(asyncio.Event()))
+        self._loop, self._task = loop, task
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(task)
+        finally:
+            loop.close()
+
+
+@pytest.fixture
+def connect_device(live_asgi_server: LiveServer, transactional_db) -> Iterator[Callable[..., OnlineDevice]]:
+    """``connect_device(provisioned, **options)`` brings a device online; all go offline at teardown,
+    and the server has recorded it before the database is flushed."""
+    started: list[OnlineDevice] = []
+
+    def connect(provisioned: ProvisionedDevice, **options: Any) -> OnlineDevice:
+        device = OnlineDevice(live_asgi_server, provisioned, **options)
+        started.append(device)
+        return device.start()
+
+    yield connect
+    for device in started:
+        device.stop()
+    ids = [device.device_id for device in started]
+    if ids:
+        wait_until(
+            lambda: not Device.objects.filter(id__in=ids, online=True).exists(),
+            what="the server to record the devices offline",
+        )

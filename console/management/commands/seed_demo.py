@@ -1,21 +1,149 @@
-"""Create the demo account (idempotent). Later capabilities add their demo fleet here."""
+"""Create the demo account and its demo fleet (idempotent).
 
+The demo fleet is 25 devices owned by the demo account; their private keys go to
+``$QUANTA_VAR_DIR/demo-fleet.jsonl`` for ``manage.py simulate_fleet`` (``make run`` starts it).
+The key file is written once and left alone while it matches the devices; if it was lost or no
+longer matches (say the database was reset), the devices get new keys and the file is rewritten.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from console.accounts.models import User
+from devices.keys import sign, signature_valid
+from devices.models import Device
+from devices.platforms import PLATFORMS_BY_SLUG
+from devices.services import device_key_rotate, devices_provision
+from devices.simulator import KeyFileError, load_keys
 
 DEMO_EMAIL = "demo@quanta.local"
 DEMO_PASSWORD = "quanta-demo-2026"  # noqa: S105 (documented demo credentials)
+DEMO_FLEET_FILE = "demo-fleet.jsonl"
+
+# Platform slug -> the names of its demo devices.
+DEMO_FLEET: dict[str, tuple[str, ...]] = {
+    "boron": (
+        "pump-house",
+        "north-field",
+        "south-field",
+        "water-tower",
+        "grain-silo-1",
+        "grain-silo-2",
+        "weather-mast",
+        "cold-store",
+        "loading-dock",
+        "front-gate",
+    ),
+    "argon": (
+        "greenhouse-east",
+        "greenhouse-west",
+        "office-lobby",
+        "server-room",
+        "workshop",
+        "kitchen",
+        "meeting-room",
+        "roof-terrace",
+    ),
+    "p2": ("lab-bench-1", "lab-bench-2", "freezer-monitor", "air-quality", "front-desk"),
+    "tracker": ("delivery-van-1", "delivery-van-2"),
+}
+
+
+def _key_matches(device: Device, private_key: bytes) -> bool:
+    return signature_valid(
+        bytes(device.public_key), b"demo", base64.b64encode(sign(private_key, b"demo")).decode()
+    )
+
+
+def _key_file_entry(device: Device, private_key: bytes) -> dict:
+    return {
+        "device_id": device.id,
+        "private_key": base64.b64encode(private_key).decode(),
+        "platform_id": device.platform_id,
+        "serial_number": device.serial_number,
+        "iccid": device.iccid or None,
+    }
+
+
+def _write_private(path: Path, lines: list[str]) -> None:
+    """Replace ``path`` in one step with a file only its owner can read."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as key_file:
+        key_file.writelines(line + "\n" for line in lines)
+    os.replace(temporary, path)
+
+
+def demo_fleet_seed(user: User, key_path: Path) -> tuple[int, int, bool]:
+    """Make sure the demo fleet exists and ``key_path`` holds its keys.
+
+    Returns (devices provisioned, keys rotated, whether the key file was written)."""
+    names = [name for platform_names in DEMO_FLEET.values() for name in platform_names]
+    wanted = {name.lower(): name for name in names}  # device names are unique per owner, any case
+    existing = {
+        wanted[device.name.lower()]: device
+        for device in Device.objects.filter(owner=user)
+        if device.name.lower() in wanted
+    }
+    keys: dict[str, bytes] = {}  # device id -> private key
+    provisioned = 0
+    with transaction.atomic():
+        for slug, platform_names in DEMO_FLEET.items():
+            missing = [name for name in platform_names if name not in existing]
+            if not missing:
+                continue
+            for name, item in zip(
+                missing,
+                devices_provision(platform=PLATFORMS_BY_SLUG[slug], count=len(missing)),
+                strict=True,
+            ):
+                item.device.owner, item.device.name = user, name
+                item.device.save(update_fields=["owner", "name", "updated_at"])
+                existing[name] = item.device
+                keys[item.device.id] = item.keys.private_key
+                provisioned += 1
+    fleet = [existing[name] for name in names]
+
+    known: dict[str, bytes] = {}
+    if key_path.exists():
+        try:
+            known = {key.device_id: key.private_key for key in load_keys(key_path)}
+        except KeyFileError:
+            known = {}
+    rotated = 0
+    for device in fleet:
+        if device.id in keys:
+            continue
+        if device.id in known and _key_matches(device, known[device.id]):
+            keys[device.id] = known[device.id]
+        else:  # its private key is lost: give it a new pair
+            keys[device.id] = device_key_rotate(device=device).private_key
+            rotated += 1
+    up_to_date = key_path.exists() and not provisioned and not rotated and set(known) == set(keys)
+    if not up_to_date:
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(key_path, [json.dumps(_key_file_entry(d, keys[d.id])) for d in fleet])
+    return provisioned, rotated, not up_to_date
 
 
 class Command(BaseCommand):
-    help = "Create the demo account, or reset its password if it exists."
+    help = "Create the demo account (or reset its password) and its demo fleet of simulated devices."
 
     def add_arguments(self, parser):
         parser.add_argument("--email", default=DEMO_EMAIL)
         parser.add_argument("--password", default=DEMO_PASSWORD)
+        parser.add_argument("--no-fleet", action="store_true", help="skip the demo fleet")
 
-    def handle(self, *args, email: str, password: str, **options):
+    def handle(self, *args, email: str, password: str, no_fleet: bool, **options):
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
             user = User.objects.create_user(
@@ -28,3 +156,14 @@ class Command(BaseCommand):
             user.save(update_fields=["password", "is_active"])
             created = "Reset"
         self.stdout.write(self.style.SUCCESS(f"{created} the demo account: {email} / {password}"))
+        if no_fleet:
+            return
+        key_path = Path(settings.VAR_DIR) / DEMO_FLEET_FILE
+        provisioned, rotated, written = demo_fleet_seed(user, key_path)
+        count = sum(len(names) for names in DEMO_FLEET.values())
+        changes = [f"{provisioned} provisioned"] if provisioned else []
+        if rotated:
+            changes.append(f"{rotated} given new keys")
+        detail = f" ({', '.join(changes)})" if changes else ""
+        verb = "written to" if written else "in"
+        self.stdout.write(self.style.SUCCESS(f"Demo fleet: {count} devices{detail}; keys {verb} {key_path}"))
