@@ -53,6 +53,17 @@ def _luhn_complete(partial: str) -> str:
     return partial + str((10 - total % 10) % 10)
 
 
+def _distinct(count: int, draw, taken: set[str]) -> list[str]:
+    values: list[str] = []
+    seen = set(taken)
+    while len(values) < count:
+        value = draw()
+        if value.lower() not in seen:
+            seen.add(value.lower())
+            values.append(value)
+    return values
+
+
 def devices_provision(
     *, platform: Platform, count: int, owner=None, product_id: int | None = None
 ) -> list[ProvisionedDevice]:
@@ -60,17 +71,34 @@ def devices_provision(
     hands the private keys to the devices (or the simulator)."""
     if count < 1 or count > 100_000:
         raise ApplicationError("Provision between 1 and 100000 devices at a time.", field="count")
+    # Names are unique per owner and serial numbers unique everywhere: draw until each is free,
+    # against this batch and, for the batch's candidates, the database (one query each).
+    names_taken = (
+        {name.lower() for name in Device.objects.filter(owner=owner).values_list("name", flat=True)}
+        if owner
+        else set()
+    )
+    names = _distinct(count, lambda: f"{naming.friendly_name()}_{secrets.token_hex(2)}", names_taken)
+    serials = _distinct(count, lambda: f"{platform.serial_prefix}{_digits(10)}", set())
+    clashing = set(Device.objects.filter(serial_number__in=serials).values_list("serial_number", flat=True))
+    if clashing:
+        fresh = iter(
+            _distinct(
+                len(clashing), lambda: f"{platform.serial_prefix}{_digits(10)}", set(serials) | clashing
+            )
+        )
+        serials = [next(fresh) if serial in clashing else serial for serial in serials]
     provisioned = []
-    for _ in range(count):
+    for name, serial in zip(names, serials, strict=True):
         keys = key_pair_generate()
         device = Device(
             id=secrets.token_hex(12),
-            name=naming.friendly_name() + "_" + secrets.token_hex(2),
+            name=name,
             platform_id=platform.id,
             owner=owner,
             product_id=product_id,
             public_key=keys.public_key,
-            serial_number=f"{platform.serial_prefix}{_digits(10)}",
+            serial_number=serial,
             iccid=_luhn_complete("8901" + _digits(15)) if platform.cellular else "",
             imei=_luhn_complete("35" + _digits(12)) if platform.cellular else "",
         )

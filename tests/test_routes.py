@@ -18,6 +18,7 @@ from oauth2_provider.models import AccessToken
 
 from console.accounts.services import access_token_create
 from console.models import AuditEntry
+from devices.models import Device
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +119,7 @@ def _victim_state(victim) -> tuple:
         sorted(AccessToken.objects.filter(user=victim).values_list("id", "expires")),
         (victim.email, victim.first_name, victim.last_name, victim.password, victim.is_active),
         AuditEntry.objects.filter(subject_user=victim).count(),
+        sorted(Device.objects.filter(owner=victim).values_list("id", "name", "notes", "online")),
     )
 
 
