@@ -454,6 +454,8 @@ def main() -> None:
         if importlib.util.find_spec(server) is None:
             sys.exit(f"{server} is not installed: pip install -e '.[dev]'")
 
+    # A plain SIGTERM would end the process without running the finally blocks that stop the servers.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     scratch = Path(tempfile.mkdtemp(prefix="quanta-bench-"))
     try:
         stack = prepare(scratch / "var")
