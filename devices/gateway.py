@@ -93,6 +93,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             rate=settings.QUANTA_PUBLISH_RATE_PER_SECOND, capacity=settings.QUANTA_PUBLISH_BURST
         )
         self.closing = False
+        self.hello_in_progress = False
         self.unmetered = [0, 0]  # bytes in and out before the hello named the device
         await self.accept()
         self.handshake_timer = asyncio.get_running_loop().call_later(
@@ -121,20 +122,22 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         if self.device_id is None:
             return
         runtime.unregister(self.device_id, self)
-        went_offline = await database_sync_to_async(services.device_disconnect_record)(
-            device_id=self.device_id, session_id=self.session_id
+        runtime.session_ended(
+            device_id=self.device_id,
+            session_id=self.session_id,
+            owner_id=self.owner_id,
+            product_id=self.product_id,
         )
-        if went_offline:
-            await event_apublish(
-                device_status_event(
-                    device_id=self.device_id, owner_id=self.owner_id, product_id=self.product_id, online=False
-                )
-            )
 
     def _handshake_expired(self) -> None:
-        if self.device_id is None and not self.closing:
-            self.closing = True
-            asyncio.ensure_future(self.close(code=CLOSE_HANDSHAKE_TIMEOUT))
+        if self.device_id is not None or self.closing:
+            return
+        if self.hello_in_progress:
+            # The hello arrived in time and waits on the database: look again shortly.
+            self.handshake_timer = asyncio.get_running_loop().call_later(1, self._handshake_expired)
+            return
+        self.closing = True
+        asyncio.ensure_future(self.close(code=CLOSE_HANDSHAKE_TIMEOUT))
 
     def close_silent(self) -> None:
         """Called by the runtime when the device missed two heartbeats."""
@@ -217,6 +220,13 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 "This connection's challenge was used by a refused hello; reconnect for a new one."
             )
         nonce, self.nonce = self.nonce, None  # single use, whatever happens next
+        self.hello_in_progress = True
+        try:
+            await self._handshake(content, nonce)
+        finally:
+            self.hello_in_progress = False
+
+    async def _handshake(self, content: dict, nonce: bytes) -> None:
         device_id = content.get("device_id")
         signature = content.get("signature")
         device = (

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from devices import services
+from events.services import device_status_event, event_apublish
 
 if TYPE_CHECKING:
     from devices.gateway import GatewayConsumer
@@ -33,16 +34,20 @@ class GatewayRuntime:
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.connections: dict[str, GatewayConsumer] = {}
         self.pending_last_heard: set[str] = set()
+        # Sessions that ended: session id -> (device id, owner id, product id).
+        self.pending_offline: dict[str, tuple[str, int | None, int | None]] = {}
         self.usage: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
         self.loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
-        self._started = asyncio.Lock()
+        self._wake: asyncio.Event | None = None
+        self._reconciled_at = 0.0
+        self._locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 
     async def ensure_started(self) -> None:
         loop = asyncio.get_running_loop()
         if self.loop is loop and self._task is not None:
             return
-        async with self._started:
+        async with self._lock("start"):
             if self.loop is loop and self._task is not None:
                 return
             # Our row must exist before any handshake names this process, or a sweep in another
@@ -51,7 +56,17 @@ class GatewayRuntime:
                 process_id=self.process_id, hostname=socket.gethostname(), pid=os.getpid()
             )
             self.loop = loop
+            self._wake = asyncio.Event()
             self._task = loop.create_task(self._run())
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        """A lock of this loop: a lock left held by a loop that went away must not block the next."""
+        loop = asyncio.get_running_loop()
+        owner, lock = self._locks.get(name, (None, None))
+        if owner is not loop or lock is None:
+            lock = asyncio.Lock()
+            self._locks[name] = (loop, lock)
+        return lock
 
     # --- bookkeeping called by connections -------------------------------------------------------------
     def register(self, device_id: str, consumer: GatewayConsumer) -> None:
@@ -60,6 +75,16 @@ class GatewayRuntime:
     def unregister(self, device_id: str, consumer: GatewayConsumer) -> None:
         if self.connections.get(device_id) is consumer:
             del self.connections[device_id]
+
+    def session_ended(
+        self, *, device_id: str, session_id: str, owner_id: int | None, product_id: int | None
+    ) -> None:
+        """Queue the offline write. Disconnects never wait on the database: after a mass
+        disconnect, thousands of them would queue behind one database thread, and the server
+        cancels consumers that are still running some seconds after their socket closed."""
+        self.pending_offline[session_id] = (device_id, owner_id, product_id)
+        if self._wake is not None:
+            self._wake.set()
 
     def count_bytes(self, device_id: str, *, received: int = 0, sent: int = 0) -> None:
         counters = self.usage[device_id]
@@ -71,10 +96,17 @@ class GatewayRuntime:
         interval = settings.QUANTA_GATEWAY_FLUSH_SECONDS
         last_heartbeat = 0.0
         while True:
-            await asyncio.sleep(interval)
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval)
+                await asyncio.sleep(0.1)  # a disconnect rarely comes alone: gather the others
+            except TimeoutError:
+                pass
+            self._wake.clear()
             try:
                 self._close_silent_connections()
                 await self.flush()
+                if time.monotonic() - self._reconciled_at >= settings.QUANTA_DEVICE_HEARTBEAT_SECONDS:
+                    await self.reconcile()
                 if time.monotonic() - last_heartbeat >= settings.QUANTA_DEVICE_HEARTBEAT_SECONDS / 3:
                     await database_sync_to_async(services.gateway_process_heartbeat)(
                         process_id=self.process_id, hostname=socket.gethostname(), pid=os.getpid()
@@ -93,8 +125,24 @@ class GatewayRuntime:
                 consumer.close_silent()
 
     async def flush(self) -> None:
-        """Write what has accumulated: last-heard times (at most once a minute per device, in one
-        UPDATE) and byte counters (one upsert)."""
+        """Write what has accumulated: ended sessions (one UPDATE, then their offline events),
+        last-heard times (at most once a minute per device, one UPDATE) and byte counters (one
+        upsert). Concurrent callers wait for the flush in progress, so after ``await flush()`` the
+        database holds everything queued before the call."""
+        async with self._lock("flush"):
+            await self._flush()
+
+    async def _flush(self) -> None:
+        ended, self.pending_offline = self.pending_offline, {}
+        if ended:
+            went_offline = await database_sync_to_async(services.device_sessions_end)(session_ids=list(ended))
+            for session_id in went_offline:
+                device_id, owner_id, product_id = ended[session_id]
+                await event_apublish(
+                    device_status_event(
+                        device_id=device_id, owner_id=owner_id, product_id=product_id, online=False
+                    )
+                )
         heard, self.pending_last_heard = self.pending_last_heard, set()
         usage, self.usage = self.usage, collections.defaultdict(lambda: [0, 0])
         if heard:
@@ -106,6 +154,16 @@ class GatewayRuntime:
                 usage={device_id: (counts[0], counts[1]) for device_id, counts in usage.items()},
                 day=timezone.now().date(),
             )
+
+    async def reconcile(self) -> None:
+        """Safety net: a device this process is recorded as holding but no longer holds (a
+        write lost to a crash of the consumer, say) goes offline."""
+        self._reconciled_at = time.monotonic()
+        recorded = await database_sync_to_async(services.device_sessions_held)(process_id=self.process_id)
+        live = {consumer.session_id for consumer in self.connections.values()}
+        for session_id, device in recorded.items():
+            if session_id not in live and session_id not in self.pending_offline:
+                self.pending_offline[session_id] = device
 
 
 runtime = GatewayRuntime()

@@ -44,7 +44,7 @@ def device_get_for_hello(*, device_id: str) -> Device | None:
     if not is_device_id(device_id):
         return None
     return (
-        Device.objects.filter(id=device_id)
+        Device.objects.filter(id=device_id.lower())
         .only(
             "id",
             "name",

@@ -261,13 +261,29 @@ def device_handshake_record(handshake: Handshake) -> HandshakeResult:
     return HandshakeResult(device=device, replaced_channel=replaced)
 
 
-def device_disconnect_record(*, device_id: str, session_id: str) -> bool:
-    """Mark the device offline if this session is still its current one; True if it was."""
-    return bool(
-        Device.objects.filter(id=device_id, session_id=session_id).update(
-            online=False, session_id="", gateway_process="", gateway_channel="", last_heard=timezone.now()
-        )
+def device_sessions_end(*, session_ids: list[str]) -> list[str]:
+    """Mark offline the devices whose current session is one of these (a device that has
+    reconnected since keeps its new session). Returns the sessions that were current."""
+    ended: list[str] = []
+    for start in range(0, len(session_ids), 500):
+        chunk = session_ids[start : start + 500]
+        current = list(Device.objects.filter(session_id__in=chunk).values_list("session_id", flat=True))
+        if current:
+            Device.objects.filter(session_id__in=current).update(
+                online=False, session_id="", gateway_process="", gateway_channel="", last_heard=timezone.now()
+            )
+            ended.extend(current)
+    return ended
+
+
+def device_sessions_held(*, process_id: str) -> dict[str, tuple[str, int | None, int | None]]:
+    """The sessions the database says this gateway process holds: session -> (device, owner, product)."""
+    rows = Device.objects.filter(online=True, gateway_process=process_id).values_list(
+        "session_id", "id", "owner_id", "product_id"
     )
+    return {
+        session_id: (device_id, owner_id, product_id) for session_id, device_id, owner_id, product_id in rows
+    }
 
 
 def devices_last_heard_record(*, device_ids: Iterable[str], at: datetime) -> int:

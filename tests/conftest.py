@@ -48,6 +48,17 @@ def _test_settings(tmp_path, settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test gets its own channel layer instance: a Redis layer keeps locks and buffers bound
+    to the event loop it first ran on, and every async test has a loop of its own."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _tasks_run_in_process() -> Iterator[None]:
     """Tasks run inline in tests, also with REDIS_URL set; tests/test_topology.py proves the
     real broker and workers."""

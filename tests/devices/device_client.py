@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from console.asgi import application
 from devices.keys import sign
+from devices.runtime import runtime
 from events.hub import Subscription, hub
 from events.types import Event
 
@@ -135,6 +136,7 @@ class DeviceClient:
     async def disconnect(self, code: int = 1000) -> None:
         """The socket goes away (also after the gateway closed it): the gateway's cleanup runs."""
         await self.communicator.disconnect(code)
+        await runtime.flush()  # the gateway batches offline writes; write them now
 
 
 # --- the hub ------------------------------------------------------------------------------------------

@@ -265,9 +265,9 @@ def test_handshake_records_the_session_and_reports_the_replaced_one(user):
     assert second.replaced_channel == "specific.one"
 
     # Only the current session's end takes the device offline.
-    assert services.device_disconnect_record(device_id=entry.device.id, session_id="s" * 32) is False
+    assert services.device_sessions_end(session_ids=["s" * 32]) == []
     assert Device.objects.get(pk=entry.device.pk).online is True
-    assert services.device_disconnect_record(device_id=entry.device.id, session_id="t" * 32) is True
+    assert services.device_sessions_end(session_ids=["t" * 32]) == ["t" * 32]
     device = Device.objects.get(pk=entry.device.pk)
     assert (device.online, device.session_id, device.gateway_channel) == (False, "", "")
 
