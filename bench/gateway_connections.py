@@ -180,7 +180,7 @@ def backend_description() -> str:
         engine = "PostgreSQL" if database_url.startswith("postgres") else "DATABASE_URL"
         backend = f"{engine} ({redacted(database_url)})"
     else:
-        backend = "SQLite (embedded default, in a scratch directory)"
+        backend = "SQLite (embedded default, a database file of its own)"
     return backend + (
         f", Redis ({redacted(redis_url)})" if redis_url else ", in-memory cache and channel layer"
     )

@@ -86,7 +86,16 @@ def test_procfile_declares_web_a_worker_per_queue_beat_and_release():
         assert argv[:4] == ["celery", "-A", "console", "worker"]
         assert argv[argv.index("-Q") + 1] == queue, f"worker-{queue} must consume exactly its queue"
     web = procfile.command_argv(entries["web"], {"PORT": "9000", "BIND_ADDRESS": "127.0.0.1"})
-    assert web == ["daphne", "-b", "127.0.0.1", "-p", "9000", "console.asgi:application"]
+    assert web == [
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        "9000",
+        "--websocket_timeout",
+        "-1",
+        "console.asgi:application",
+    ]
     beat = procfile.command_argv(entries["beat"], {"QUANTA_VAR_DIR": "/srv/quanta"})
     assert beat[beat.index("--schedule") + 1] == "/srv/quanta/celerybeat-schedule"
     assert procfile.select(entries, []) == [name for name in entries if name != "release"]
