@@ -6,16 +6,38 @@ Run from the repository root:
     .venv/bin/python bench/gateway_connections.py [--devices 10000] [--rate 500] [--server daphne]
         [--hold 60] [--reuse DIR]
 
-It builds a scratch var/ directory with a fresh SQLite database (or uses ``DATABASE_URL`` and
-``REDIS_URL`` when they are set, and says so), migrates it and provisions the devices with
-``manage.py provision_devices``, keeping their private keys in a key file. Then, for each server, it
-starts one process on 127.0.0.1 and connects the devices from this process (asyncio and the
-``websockets`` client) on an open-loop schedule of ``--rate`` connections per second. Each device
-opens the websocket at /device/v1, signs the challenge's nonce, sends its hello and waits for the
-welcome; it then stays connected, sending heartbeats, for ``--hold`` seconds. The same run measures a
-bare ``websockets`` server that speaks the same handshake with the same Ed25519 check and no
-Django, as the ceiling. The figures are printed, nothing is asserted. See docs/performance.md for
-the figures measured so far and what limits them.
+Setup: a scratch var/ directory with a fresh SQLite database (or ``DATABASE_URL`` and ``REDIS_URL``
+when they are set, and it says so), migrated, and ``manage.py provision_devices --platform boron``
+for the devices plus 20 for the warm-up, their private keys in a key file. ``--reuse DIR`` keeps the
+database and key file in DIR for the next run. Before each Quanta server starts, every device is
+marked offline, as after a clean shutdown.
+
+Servers, each as one process on a free port of 127.0.0.1, with the file-descriptor limit this
+process raised for itself (they inherit it):
+
+- daphne as the Procfile runs it: ``daphne -b 127.0.0.1 -p PORT --websocket_timeout -1 console.asgi:application``;
+- uvicorn: ``uvicorn console.asgi:application --ws websockets --ws-per-message-deflate false
+  --lifespan off --no-access-log``;
+- always, as the ceiling, a bare ``websockets`` server in this file: the same challenge, hello and
+  welcome with the same Ed25519 check, public keys in a dict, no Django and no database.
+
+Load, from this one asyncio process with the ``websockets`` client (``compression=None``): 20
+devices connect and leave (imports and caches warm up), then the devices connect on an open-loop
+schedule of ``--rate`` per second that never waits for the server. Each opens /device/v1, signs the
+challenge's nonce with a private key object built at load (the signing is client work, counted in
+the client's CPU), sends its hello and waits for the welcome, all within 15 s. The handshake time
+runs from the TCP connect to the welcome. Then all stay connected for ``--hold`` seconds, sending a
+heartbeat whenever the welcome's ``heartbeat_s`` passes in silence; any close is counted as a drop.
+The client's own cyclic garbage collector is off while it measures, so its pauses do not bunch up the
+schedule.
+
+Figures: handshakes per second (first connect to last welcome), p50/p99/max handshake time, server
+VmRSS per connected device (all connected minus before the first, over the devices connected), CPU
+of the server, the client, local PostgreSQL/Redis and everything else, failures by close code or
+error, the server's garbage-collection pauses (timed by a ``sitecustomize`` put on its PYTHONPATH)
+and accept-queue overflows; with ratios to the bare server. Nothing is asserted. Everything runs on
+127.0.0.1, every phase has a deadline, and the servers are stopped and the scratch directory removed
+however the script ends. docs/performance.md has the figures measured so far and what limits them.
 """
 
 from __future__ import annotations
@@ -23,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import importlib.metadata
 import importlib.util
 import json
@@ -71,7 +94,6 @@ MAX_HOLD = 3_600.0
 FD_HEADROOM = 1024
 MAX_FRAME_BYTES = 64 * 1024
 DATABASE_PROCESSES = {"postgres", "redis-server"}
-SERVERS = ("daphne", "uvicorn", "bare")
 
 
 # --- Keys --------------------------------------------------------------------------------------------
@@ -277,6 +299,77 @@ async def bare_serve(port: int, key_file: Path) -> None:
         await server.serve_forever()
 
 
+# --- Garbage collection in the server -------------------------------------------------------------------
+
+# Put first on each server's PYTHONPATH as sitecustomize.py: times every cyclic garbage collection of
+# the process and writes the totals, and the pauses of 5 ms or more with when they ended, to a file
+# twice a second. It changes nothing else in the server.
+GC_WATCH = """
+import gc, json, os, threading, time
+
+_path = os.environ.get("BENCH_GC_FILE")
+if _path:
+    _state = {"count": 0, "seconds": 0.0, "pauses": []}
+    _started = [0.0]
+
+    def _watch(phase, info):
+        if phase == "start":
+            _started[0] = time.perf_counter()
+            return
+        elapsed = time.perf_counter() - _started[0]
+        _state["count"] += 1
+        _state["seconds"] += elapsed
+        if elapsed >= 0.005:
+            _state["pauses"].append((time.time(), elapsed, info["generation"]))
+
+    def _write():
+        while True:
+            time.sleep(0.5)
+            with open(_path + ".tmp", "w") as out:
+                json.dump(_state, out)
+            os.replace(_path + ".tmp", _path)
+
+    gc.callbacks.append(_watch)
+    threading.Thread(target=_write, name="bench-gc-watch", daemon=True).start()
+"""
+
+
+@dataclass
+class GcWindow:
+    """The server's garbage collections over one phase."""
+
+    count: int = 0
+    seconds: float = 0.0
+    longest: float = 0.0  # seconds
+    over_50ms: int = 0
+
+    def summary(self, elapsed: float) -> str:
+        if not self.count:
+            return "no GC figures"
+        share = f"{100 * self.seconds / elapsed:.0f}% of the time" if elapsed else ""
+        return (
+            f"{self.count} collections, {self.seconds:.2f} s ({share}), longest {self.longest * 1000:.0f} ms, "
+            f"{self.over_50ms} of 50 ms or more"
+        )
+
+
+def gc_state(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"count": 0, "seconds": 0.0, "pauses": []}
+
+
+def gc_window(before: dict, after: dict, started: float, ended: float) -> GcWindow:
+    pauses = [seconds for at, seconds, _ in after["pauses"] if started <= at <= ended]
+    return GcWindow(
+        count=after["count"] - before["count"],
+        seconds=after["seconds"] - before["seconds"],
+        longest=max(pauses, default=0.0),
+        over_50ms=sum(seconds >= 0.05 for seconds in pauses),
+    )
+
+
 # --- Servers -------------------------------------------------------------------------------------------
 
 
@@ -300,13 +393,19 @@ def server_command(server: str, port: int, stack: Stack) -> list[str]:
     return [PYTHON, str(Path(__file__).resolve()), "--bare-server", str(port), "--keys", str(stack.key_file)]
 
 
-def start_server(server: str, stack: Stack, log_path: Path) -> tuple[subprocess.Popen, int]:
+def start_server(server: str, stack: Stack, scratch: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
+    watch_dir = scratch / "gc-watch"
+    watch_dir.mkdir(exist_ok=True)
+    (watch_dir / "sitecustomize.py").write_text(GC_WATCH)
+    env = dict(stack.env, BENCH_GC_FILE=str(scratch / f"{server}-gc.json"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(watch_dir), env.get("PYTHONPATH")]))
+    log_path = scratch / f"{server}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             server_command(server, port, stack),
             cwd=ROOT,
-            env=stack.env,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -384,6 +483,19 @@ def database_cpu_seconds() -> float:
     return total
 
 
+def listen_overflows() -> int | None:
+    """Connections dropped because a listening socket's accept queue was full, machine-wide (Linux
+    TcpExt ListenOverflows). The client's kernel sends the SYN again after 1 s."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    except OSError:
+        return None
+    for names, values in zip(lines, lines[1:], strict=False):
+        if names[0] == "TcpExt:" and values[0] == "TcpExt:" and "ListenOverflows" in names:
+            return int(values[names.index("ListenOverflows")])
+    return None
+
+
 @dataclass
 class Cpu:
     """CPU seconds used over one phase: the server, this process, local databases, the machine."""
@@ -443,6 +555,9 @@ class Result:
     rss_held: int | None = None
     connected_after_connect: int = 0
     connected_at_end: int = 0
+    connect_gc: GcWindow = field(default_factory=GcWindow)
+    listen_overflows: int | None = None  # while connecting
+    hold_gc: GcWindow = field(default_factory=GcWindow)
 
     @property
     def handshakes(self) -> int:
@@ -590,7 +705,9 @@ async def warm_up(url: str, keys: list[DeviceKey], server: str) -> None:
             sys.exit(f"{server}: the warm-up handshake failed: {failure_name(error)} {error}")
 
 
-async def measure(server: str, pid: int, port: int, keys: list[DeviceKey], warm: list[DeviceKey], args):
+async def measure(
+    server: str, pid: int, port: int, keys: list[DeviceKey], warm: list[DeviceKey], gc_file: Path, args
+) -> Result:
     url = f"ws://{HOST}:{port}{PATH}"
     result = Result(server=server, asked=len(keys), rate=args.rate)
     await warm_up(url, warm, server)
@@ -599,8 +716,14 @@ async def measure(server: str, pid: int, port: int, keys: list[DeviceKey], warm:
     fleet = Fleet(url, result)
     tasks: list[asyncio.Task] = []
     loop = asyncio.get_running_loop()
+    # This process's own cyclic garbage collections over thousands of connections stalled its loop
+    # for up to 0.75 s, then the schedule caught up in a burst: the client must not pause like that.
+    gc.collect()
+    gc.disable()
     try:
         meter = CpuMeter(pid)
+        gc_before, connect_started = gc_state(gc_file), time.time()
+        overflows = listen_overflows()
         first = time.perf_counter()
         begin = loop.time()
         for index, key in enumerate(keys):  # open loop: the schedule does not wait for the server
@@ -612,6 +735,9 @@ async def measure(server: str, pid: int, port: int, keys: list[DeviceKey], warm:
         await asyncio.wait_for(fleet.idle.wait(), HANDSHAKE_TIMEOUT + 5)  # every handshake is bounded
         result.connect_elapsed = max(fleet.last_welcome - first, 1e-9)
         result.connect_cpu = meter.read()
+        connect_ended, gc_connected = time.time(), gc_state(gc_file)
+        if overflows is not None and (after := listen_overflows()) is not None:
+            result.listen_overflows = after - overflows
         result.connected_after_connect = len(fleet.open)
         result.rss_connected = rss_kib(pid)
         if args.hold:
@@ -623,7 +749,13 @@ async def measure(server: str, pid: int, port: int, keys: list[DeviceKey], warm:
             result.heartbeats -= heartbeats_before
             result.rss_held = rss_kib(pid)
         result.connected_at_end = len(fleet.open)
+        hold_ended = time.time()
+        await asyncio.sleep(0.6)  # the watcher writes twice a second
+        gc_after = gc_state(gc_file)
+        result.connect_gc = gc_window(gc_before, gc_connected, connect_started, connect_ended)
+        result.hold_gc = gc_window(gc_connected, gc_after, connect_ended, hold_ended)
     finally:
+        gc.enable()
         fleet.measuring = False
         for ws in list(fleet.open):
             ws.transport.abort()
@@ -636,12 +768,14 @@ async def measure(server: str, pid: int, port: int, keys: list[DeviceKey], warm:
 def run_server(server: str, stack: Stack, keys, warm, scratch: Path, args) -> Result:
     if server != "bare":
         manage(stack.env, "shell", "-c", RESET_SNIPPET)
-    process, port = start_server(server, stack, scratch / f"{server}.log")
+    process, port = start_server(server, stack, scratch)
     try:
         print(
             f"  {server}: {len(keys)} devices at {args.rate:g}/s, then {args.hold:g} s held ...", flush=True
         )
-        return asyncio.run(measure(server, process.pid, port, keys, warm, args))
+        return asyncio.run(
+            measure(server, process.pid, port, keys, warm, scratch / f"{server}-gc.json", args)
+        )
     finally:
         stop_server(process)
 
@@ -727,6 +861,11 @@ def print_report(results: list[Result], stack: Stack, sign_us: float, args) -> N
             f"connect schedule lag p99 {r.percentile_ms(r.lags, 0.99):.1f} ms, max {r.percentile_ms(r.lags, 1.0):.1f} ms; "
             f"p90 {r.latency_ms(0.90):.1f} ms, p99.9 {r.latency_ms(0.999):.1f} ms"
         )
+        print(f"    server GC while connecting: {r.connect_gc.summary(r.connect_cpu.elapsed)}")
+        if r.listen_overflows is not None:
+            print(f"    accept queue overflows while connecting (machine-wide): {r.listen_overflows}")
+        if args.hold:
+            print(f"    server GC while held: {r.hold_gc.summary(r.hold_cpu.elapsed)}")
     if args.hold:
         header = (
             f"{'held':<8} {'seconds':>7} {'connected at end':>16} {'heartbeats':>10} {'KiB/dev':>7} "
@@ -838,7 +977,7 @@ def main() -> None:
         "--reuse",
         type=Path,
         metavar="DIR",
-        help="keep the database and key file in DIR and reuse them next time (provisioning takes a while)",
+        help="keep the database and key file in DIR and reuse them next time instead of provisioning again",
     )
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--keys", type=Path, help=argparse.SUPPRESS)
