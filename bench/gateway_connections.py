@@ -716,8 +716,8 @@ async def measure(
     fleet = Fleet(url, result)
     tasks: list[asyncio.Task] = []
     loop = asyncio.get_running_loop()
-    # This process's own cyclic garbage collections over thousands of connections stalled its loop
-    # for up to 0.75 s, then the schedule caught up in a burst: the client must not pause like that.
+    # This process's own cyclic garbage collections over thousands of connections delayed its connect
+    # schedule by up to 0.75 s, which then caught up in a burst: the client must not pause like that.
     gc.collect()
     gc.disable()
     try:
