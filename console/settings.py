@@ -130,6 +130,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a live server in another process sees the test database; one per
     # test run, so concurrent runs in one checkout do not share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+    # Keep connections open. With CONN_MAX_AGE=0, every database_sync_to_async call (the gateway's
+    # two per handshake, all on one thread) opened a connection, ran init_command and closed it,
+    # checkpointing the WAL: half that thread's time (docs/performance.md).
+    DATABASES["default"]["CONN_MAX_AGE"] = None
 else:
     # Under ASGI each request may run on a new thread, so persistent per-thread connections do not
     # survive between requests; a connection pool does (docs/performance.md measured one new
@@ -151,7 +155,15 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "quanta:asgi", "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, the time channels_redis
+                # blocks in BZPOPMIN: the read timed out first and the consumer waiting on it died
+                # (close 1011), one every 5 s (django/channels_redis#422, docs/performance.md).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": "quanta:asgi",
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
     CACHES = {
@@ -163,7 +175,7 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+        "default": {"BACKEND": "console.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "quanta"}}
 

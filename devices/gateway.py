@@ -17,6 +17,7 @@ import uuid
 from collections import deque
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -74,6 +75,15 @@ def _optional_int(content: dict, key: str) -> int | None:
 
 
 class GatewayConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        """channels' dispatch first hops to the database thread to close old connections, before
+        every message: each heartbeat of each device. The handlers that use the database go through
+        database_sync_to_async, which does that itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     # --- connection lifecycle ---------------------------------------------------------------------
     async def connect(self) -> None:
         await runtime.ensure_started()

@@ -91,7 +91,7 @@ def test_embedded_default_needs_no_configuration(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.sqlite3",
-        "channels.layers.InMemoryChannelLayer",
+        "console.layers.InMemoryChannelLayer",
         "True",
         "console.mail.MailboxBackend",
         "True",
