@@ -319,18 +319,6 @@ def gateway_process_heartbeat(*, process_id: str, hostname: str, pid: int) -> No
     )
 
 
-def gateway_process_stop(*, process_id: str) -> list[Device]:
-    """A gateway process shutting down cleanly: its devices go offline now."""
-    devices = list(
-        Device.objects.filter(online=True, gateway_process=process_id).only("id", "owner_id", "product_id")
-    )
-    Device.objects.filter(pk__in=[d.pk for d in devices], gateway_process=process_id).update(
-        online=False, session_id="", gateway_process="", gateway_channel=""
-    )
-    GatewayProcess.objects.filter(id=process_id).delete()
-    return devices
-
-
 def devices_sweep_stale(*, now: datetime | None = None) -> list[Device]:
     """Devices held by gateway processes that stopped refreshing their row (crashed) go offline.
 

@@ -373,18 +373,6 @@ def test_sweep_takes_devices_of_stale_processes_offline(user, settings):
     assert not Device.objects.filter(online=True).exists()
 
 
-def test_a_stopping_process_takes_its_devices_offline(user):
-    services.gateway_process_heartbeat(process_id="p1", hostname="h", pid=1)
-    services.gateway_process_heartbeat(process_id="p1", hostname="h", pid=1)  # refresh, not a second row
-    assert GatewayProcess.objects.count() == 1
-    mine, other = (p.device for p in services.devices_provision(platform=BORON, count=2, owner=user))
-    Device.objects.filter(pk=mine.pk).update(online=True, gateway_process="p1")
-    Device.objects.filter(pk=other.pk).update(online=True, gateway_process="p2")
-    assert [d.id for d in services.gateway_process_stop(process_id="p1")] == [mine.id]
-    assert dict(Device.objects.values_list("id", "online")) == {mine.id: False, other.id: True}
-    assert not GatewayProcess.objects.exists()
-
-
 def test_claiming_or_unclaiming_a_connected_device_tells_its_connection(
     user, django_capture_on_commit_callbacks
 ):
