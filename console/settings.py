@@ -402,6 +402,13 @@ QUANTA_PUBLISH_RATE_PER_SECOND = env.float("QUANTA_PUBLISH_RATE_PER_SECOND", def
 QUANTA_PUBLISH_BURST = env.int("QUANTA_PUBLISH_BURST", default=4)
 QUANTA_EVENT_DATA_LIMIT = 1024
 QUANTA_SUBSCRIBER_BUFFER = env.int("QUANTA_SUBSCRIBER_BUFFER", default=1000)
+# The last N events per user and per product that a log opens with.
+QUANTA_EVENT_HISTORY_SIZE = env.int("QUANTA_EVENT_HISTORY_SIZE", default=1000)
+QUANTA_EVENT_USAGE_FLUSH_SECONDS = env.float("QUANTA_EVENT_USAGE_FLUSH_SECONDS", default=10)
+# Server-Sent Events: Particle's clients reconnect after 15 s of silence; spark-server sent a
+# keep-alive every 9 s.
+QUANTA_SSE_KEEPALIVE_SECONDS = env.float("QUANTA_SSE_KEEPALIVE_SECONDS", default=9)
+QUANTA_SSE_STREAMS_PER_IP = env.int("QUANTA_SSE_STREAMS_PER_IP", default=100)
 CELERY_BEAT_SCHEDULE["sweep-stale-device-sessions"] = {
     "task": "devices.tasks.sweep_stale_sessions",
     "schedule": timedelta(seconds=15),

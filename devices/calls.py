@@ -98,6 +98,14 @@ def device_signal(*, device: Device, on: bool) -> None:
     async_to_sync(get_channel_layer().send)(device.gateway_channel, {"type": "device.signal", "on": on})
 
 
+def device_renamed_notify(*, device: Device) -> None:
+    """Tell the connection holding ``device`` its new name: its events carry it from now on."""
+    if not device.online or not device.gateway_channel:
+        return
+    channel, message = device.gateway_channel, {"type": "device.renamed", "name": device.name}
+    transaction.on_commit(lambda: async_to_sync(get_channel_layer().send)(channel, message))
+
+
 def device_owner_changed_notify(*, device: Device, owner_id: int | None) -> None:
     """Tell the connection holding ``device``, if any, who owns it now, once the current
     transaction commits: the events it publishes and receives follow the new owner."""

@@ -90,6 +90,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.device_id: str | None = None
         self.owner_id: int | None = None
         self.product_id: int | None = None
+        self.device_name = ""
         self.session_id = uuid.uuid4().hex
         self.nonce: bytes | None = secrets.token_bytes(32)
         self.last_frame_at = time.monotonic()
@@ -137,6 +138,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             session_id=self.session_id,
             owner_id=self.owner_id,
             product_id=self.product_id,
+            device_name=self.device_name,
         )
 
     def _handshake_expired(self) -> None:
@@ -298,6 +300,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.device_id = device.id
         self.owner_id = result.device.owner_id
         self.product_id = result.device.product_id
+        self.device_name = result.device.name
         self.last_heard_at = time.monotonic()
         # The challenge, the hello and any errors before it were this device's data too.
         runtime.count_bytes(device.id, received=self.unmetered[0], sent=self.unmetered[1])
@@ -313,7 +316,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         )
         await event_apublish(
             device_status_event(
-                device_id=device.id, owner_id=self.owner_id, product_id=self.product_id, online=True
+                device_id=device.id,
+                owner_id=self.owner_id,
+                product_id=self.product_id,
+                online=True,
+                device_name=self.device_name,
             )
         )
 
@@ -347,6 +354,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 product_id=self.product_id,
                 ttl=ttl,
                 private=bool(content.get("private", True)),
+                device_name=self.device_name,
             )
             if not self.bucket.take():
                 raise PublishRefused(
@@ -449,6 +457,10 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             self.forwarder.cancel()
             hub.unsubscribe(self.subscription)
             self._subscribe_hub()
+
+    async def device_renamed(self, message: dict) -> None:
+        if self.device_id is not None:
+            self.device_name = message["name"]
 
     async def device_replaced(self, message: dict) -> None:
         # A newer session took over; it already recorded itself, so leave the row alone.

@@ -34,8 +34,8 @@ class GatewayRuntime:
         self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.connections: dict[str, GatewayConsumer] = {}
         self.pending_last_heard: set[str] = set()
-        # Sessions that ended: session id -> (device id, owner id, product id).
-        self.pending_offline: dict[str, tuple[str, int | None, int | None]] = {}
+        # Sessions that ended: session id -> (device id, owner id, product id, device name).
+        self.pending_offline: dict[str, tuple[str, int | None, int | None, str]] = {}
         self.usage: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
         self.loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -77,12 +77,18 @@ class GatewayRuntime:
             del self.connections[device_id]
 
     def session_ended(
-        self, *, device_id: str, session_id: str, owner_id: int | None, product_id: int | None
+        self,
+        *,
+        device_id: str,
+        session_id: str,
+        owner_id: int | None,
+        product_id: int | None,
+        device_name: str = "",
     ) -> None:
         """Queue the offline write. Disconnects never wait on the database: after a mass
         disconnect, thousands of them would queue behind one database thread, and the server
         cancels consumers that are still running some seconds after their socket closed."""
-        self.pending_offline[session_id] = (device_id, owner_id, product_id)
+        self.pending_offline[session_id] = (device_id, owner_id, product_id, device_name)
         if self._wake is not None:
             self._wake.set()
 
@@ -137,10 +143,14 @@ class GatewayRuntime:
         if ended:
             went_offline = await database_sync_to_async(services.device_sessions_end)(session_ids=list(ended))
             for session_id in went_offline:
-                device_id, owner_id, product_id = ended[session_id]
+                device_id, owner_id, product_id, name = ended[session_id]
                 await event_apublish(
                     device_status_event(
-                        device_id=device_id, owner_id=owner_id, product_id=product_id, online=False
+                        device_id=device_id,
+                        owner_id=owner_id,
+                        product_id=product_id,
+                        online=False,
+                        device_name=name or None,
                     )
                 )
         heard, self.pending_last_heard = self.pending_last_heard, set()

@@ -200,6 +200,7 @@ def device_rename(*, user, device: Device, name: str, via: str = "api") -> Devic
     audit_record(
         actor=user, action="device.rename", target=device, metadata={"from": old, "to": name}, via=via
     )
+    calls.device_renamed_notify(device=device)
     return device
 
 
@@ -276,13 +277,15 @@ def device_sessions_end(*, session_ids: list[str]) -> list[str]:
     return ended
 
 
-def device_sessions_held(*, process_id: str) -> dict[str, tuple[str, int | None, int | None]]:
-    """The sessions the database says this gateway process holds: session -> (device, owner, product)."""
+def device_sessions_held(*, process_id: str) -> dict[str, tuple[str, int | None, int | None, str]]:
+    """The sessions the database says this gateway process holds:
+    session -> (device, owner, product, device name)."""
     rows = Device.objects.filter(online=True, gateway_process=process_id).values_list(
-        "session_id", "id", "owner_id", "product_id"
+        "session_id", "id", "owner_id", "product_id", "name"
     )
     return {
-        session_id: (device_id, owner_id, product_id) for session_id, device_id, owner_id, product_id in rows
+        session_id: (device_id, owner_id, product_id, name)
+        for session_id, device_id, owner_id, product_id, name in rows
     }
 
 

@@ -10,3 +10,4 @@ class EventsConfig(AppConfig):
         from events.streams import EventStream
 
         realtime.stream_register("events", EventStream)
+

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from events import history
 from events.types import Event
 
 logger = logging.getLogger(__name__)
@@ -176,11 +177,14 @@ class Hub:
                     await client.aclose()
 
     # --- publishing (from anywhere) --------------------------------------------------------------
+    # Publishing records the event in the recent history and broadcasts it to every process's hub:
+    # with Redis, the history XADDs and the PUBLISH go in one pipelined round trip.
     def publish(self, event: Event) -> None:
         """Publish from synchronous code (any thread)."""
         if settings.REDIS_URL:
-            self._redis().publish(CHANNEL, event.dumps())
+            self._pipeline(self._redis(), event).execute()
             return
+        history.ring.append(event)
         loop = self.loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.dispatch, [event])
@@ -188,11 +192,33 @@ class Hub:
     async def apublish(self, event: Event) -> None:
         """Publish from the event loop."""
         if settings.REDIS_URL:
-            await self._aredis().publish(CHANNEL, event.dumps())
+            await self._pipeline(self._aredis(), event).execute()
         elif self.loop is asyncio.get_running_loop():
+            history.ring.append(event)
             self.dispatch([event])
         else:
             self.publish(event)
+
+    @staticmethod
+    def _pipeline(client, event: Event):
+        raw = event.dumps()
+        pipe = client.pipeline(transaction=False)
+        for key in history.history_keys(event):
+            pipe.xadd(key, {"e": raw}, maxlen=settings.QUANTA_EVENT_HISTORY_SIZE, approximate=True)
+        pipe.publish(CHANNEL, raw)
+        return pipe
+
+    def recent(
+        self, *, user_id: int | None = None, product_ids: Iterable[int] = (), limit: int
+    ) -> list[Event]:
+        """The newest ``limit`` events of a user's devices and of products, oldest first."""
+        keys = [history.scope_key(user_id=user_id)] if user_id is not None else []
+        keys += [history.scope_key(product_id=product_id) for product_id in product_ids]
+        if not keys or limit <= 0:
+            return []
+        if settings.REDIS_URL:
+            return history.redis_recent(self._redis(), keys, limit)
+        return history.ring.recent(keys, limit)
 
     def _redis(self):
         if self._sync_redis is None:

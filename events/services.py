@@ -1,14 +1,22 @@
-"""Publishing: every event, from a device, the API or the console, enters the bus here."""
+"""Publishing: every event, from a device, the API, the console or the cloud, enters the bus here:
+recorded in the recent history, broadcast to every process's hub, counted for usage, and handed
+to the publish hooks (integrations)."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
+from console.errors import ApplicationError, RateLimited
+from events import usage
+from events.hooks import publish_hooks_run
 from events.hub import hub
-from events.types import DEFAULT_TTL, Event
-from events.validation import validate_data, validate_name
+from events.ratelimit import buckets
+from events.types import API_COREID, DEFAULT_TTL, Event
+from events.validation import PublishRefused, validate_data, validate_name
 
 
 def event_build(
@@ -23,6 +31,7 @@ def event_build(
     published_at: datetime | None = None,
     data_limit: int | None = None,
     reserved_name_allowed: bool = False,
+    device_name: str | None = None,
 ) -> Event:
     """Validate and build an event (``PublishRefused`` says why not). Only the cloud itself may
     use the reserved ``spark``/``particle`` names."""
@@ -35,23 +44,63 @@ def event_build(
         product_id=product_id,
         ttl=ttl,
         private=private,
+        device_name=device_name,
     )
 
 
-def event_publish(**fields) -> Event:
-    """Validate, build and publish one event from synchronous code."""
-    event = event_build(**fields)
+def event_publish(event: Event | None = None, /, **fields) -> Event:
+    """Publish one event from synchronous code: an already-built one, or validate and build it
+    from ``fields`` first (``PublishRefused`` says why not)."""
+    event = event if event is not None else event_build(**fields)
     hub.publish(event)
+    _after_publish(event)
     return event
 
 
 async def event_apublish(event: Event) -> None:
     """Publish an already-built event from the event loop (the gateway's path)."""
     await hub.apublish(event)
+    _after_publish(event)
+
+
+def event_publish_by_user(
+    *, user, name: str, data: str | None, ttl: int = DEFAULT_TTL, private: bool = True
+) -> Event:
+    """A user publishes to their own devices' stream (the API and the console's Publish button),
+    as Particle allows: 1 event per second on average with bursts of 4, across all processes."""
+    wait = buckets.take(
+        f"publish:user:{user.pk}",
+        rate=settings.QUANTA_PUBLISH_RATE_PER_SECOND,
+        capacity=settings.QUANTA_PUBLISH_BURST,
+    )
+    if wait:
+        raise RateLimited(
+            f"Too many events: publish at most {settings.QUANTA_PUBLISH_RATE_PER_SECOND:g} per second "
+            f"on average, with bursts of {settings.QUANTA_PUBLISH_BURST}. Try again in {wait:.1f} s.",
+            retry_after=max(1, math.ceil(wait)),
+        )
+    try:
+        return event_publish(
+            name=name, data=data, coreid=API_COREID, owner_id=user.pk, ttl=ttl, private=private
+        )
+    except PublishRefused as refused:
+        raise ApplicationError(
+            refused.message, field="data" if refused.code in {"too_large", "bad_data"} else "name"
+        ) from None
+
+
+def _after_publish(event: Event) -> None:
+    usage.counter.count(event)
+    publish_hooks_run(event)
 
 
 def device_status_event(
-    *, device_id: str, owner_id: int | None, product_id: int | None, online: bool
+    *,
+    device_id: str,
+    owner_id: int | None,
+    product_id: int | None,
+    online: bool,
+    device_name: str | None = None,
 ) -> Event:
     """``spark/status`` ``online`` / ``offline``, published by the cloud for a device."""
     return Event(
@@ -61,4 +110,5 @@ def device_status_event(
         coreid=device_id,
         owner_id=owner_id,
         product_id=product_id,
+        device_name=device_name,
     )

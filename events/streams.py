@@ -1,29 +1,65 @@
-"""Live event streams for console tabs, fed by this process's hub."""
+"""Live event streams for console tabs (the Event Logs component), fed by this process's hub.
+
+The first message carries the recent history, filtered; the following ones carry live events
+that pass the filter, with how many were dropped if the tab fell behind. Filtering happens here,
+on the server, so the browser only renders.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from django.conf import settings
+
+from events.filters import FilterError, parse_filter
 from events.hub import Subscription, hub
+from events.types import Event
+
+
+def _identity(event: Event) -> tuple:
+    return (event.published_at, event.coreid, event.name, event.data)
 
 
 class EventStream:
-    """The events a user may see, optionally narrowed to a name prefix and one device."""
+    """The events a user may see, narrowed to a name prefix, one device and a filter."""
 
     def __init__(self, user, params: dict) -> None:
         prefix = params.get("prefix") or ""
         device_id = params.get("device_id") or None
+        text = params.get("filter") or ""
         if not isinstance(prefix, str) or len(prefix) > 64:
             raise ValueError("prefix is a string of at most 64 characters.")
         if device_id is not None and not isinstance(device_id, str):
             raise ValueError("device_id is a device ID.")
+        if not isinstance(text, str):
+            raise ValueError("filter is a string.")
+        try:
+            self.filter = parse_filter(text)
+        except FilterError as error:
+            raise ValueError(error.message) from None
+        self.with_history = params.get("history", True) is not False
+        self.user_id = user.pk
         self.subscription = hub.subscribe(Subscription(user_id=user.pk, prefix=prefix, device_id=device_id))
 
+    def _keep(self, event: Event) -> bool:
+        return self.subscription.matches(event) and self.filter.matches(event)
+
     async def messages(self) -> AsyncIterator[dict]:
+        seen: set[tuple] = set()
+        if self.with_history:
+            # Subscribed first, then read: an event published in between is in both, once shown.
+            recent = await hub.arecent(user_id=self.user_id, limit=settings.QUANTA_EVENT_HISTORY_SIZE)
+            kept = [event for event in recent if self._keep(event)]
+            seen = {_identity(event) for event in recent[-50:]}
+            yield {"history": [event.console_wire() for event in kept], "events": [], "dropped": 0}
         while not self.subscription.closed:
             events, dropped = await self.subscription.next_batch()
+            if seen:
+                events = [event for event in events if _identity(event) not in seen]
+                seen = set()
+            events = [event for event in events if self.filter.matches(event)]
             if events or dropped:
-                yield {"events": [event.wire() for event in events], "dropped": dropped}
+                yield {"events": [event.console_wire() for event in events], "dropped": dropped}
 
     def close(self) -> None:
         hub.unsubscribe(self.subscription)

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 CLOUD_COREID = "particle-internal"
+# Events a user publishes through the API come from no device.
+API_COREID = "api"
 DEFAULT_TTL = 60
 
 
@@ -27,6 +29,9 @@ class Event:
     product_id: int | None = None
     ttl: int = DEFAULT_TTL
     private: bool = True
+    # The publishing device's name when it was published (for the console and filters); the
+    # SSE wire format does not carry it.
+    device_name: str | None = None
 
     def wire(self) -> dict:
         """The four keys Particle's stream clients expect, plus the name."""
@@ -37,6 +42,22 @@ class Event:
             "published_at": iso_millis(self.published_at),
             "coreid": self.coreid,
         }
+
+    def console_wire(self) -> dict:
+        """What the console's event log shows: the wire keys and the device's name."""
+        return {**self.wire(), "device_name": self.device_name}
+
+    def sse_data(self) -> str:
+        """The JSON of an SSE ``data:`` line: exactly data, ttl, published_at and coreid."""
+        return json.dumps(
+            {
+                "data": self.data,
+                "ttl": self.ttl,
+                "published_at": iso_millis(self.published_at),
+                "coreid": self.coreid,
+            },
+            separators=(",", ":"),
+        )
 
     def dumps(self) -> str:
         body = asdict(self)

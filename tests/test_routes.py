@@ -101,7 +101,8 @@ def _victim_device(victim) -> dict[str, str]:
     from devices.platforms import PLATFORMS
     from devices.services import devices_provision
 
-    return {"device_id": devices_provision(platform=PLATFORMS[13], count=1, owner=victim)[0].device.id}
+    device_id = devices_provision(platform=PLATFORMS[13], count=1, owner=victim)[0].device.id
+    return {"device_id": device_id, "device": device_id}
 
 
 VICTIM_OBJECTS: dict[str, Callable] = {
@@ -110,7 +111,14 @@ VICTIM_OBJECTS: dict[str, Callable] = {
         f"devices:{name}": _victim_device
         for name in ("detail", "rename", "notes", "unclaim", "call", "variable", "ping", "signal")
     },
+    **{
+        f"api:{name}": _victim_device
+        for name in ("device", "device-ping", "device-member", "device-events", "device-events-prefix")
+    },
 }
+
+# Streams of the caller's own events: another user gets their own (empty) stream, never the victim's.
+OWN_EVENT_STREAMS = {"api:devices-events", "api:devices-events-prefix", "api:events-prefix"}
 
 
 def _victim_state(victim) -> tuple:
@@ -164,7 +172,11 @@ def test_other_user_cannot_touch_victim_objects(client, api_client, route, metho
         token = access_token_create(user=other_user, expires_in_seconds=3600).token
         api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
         response = getattr(api_client, method)(_concrete(route, values))
-        assert _is_json(response), f"{route.pattern} answered non-JSON"
+        if method == "get" and route.name in OWN_EVENT_STREAMS:
+            # (not read: it never ends)
+            assert response["Content-Type"] == "text/event-stream", f"{route.pattern} did not stream"
+        else:
+            assert _is_json(response), f"{route.pattern} answered non-JSON"
     else:
         client.force_login(other_user)
         response = getattr(client, method)(_concrete(route, values))

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 from console.accounts import api as accounts_api
 from console.api.views import api_not_found
 from devices import urls_api as devices_api
+from events import urls_api as events_api
 
 app_name = "api"
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path(
         "access_tokens/<str:token>", accounts_api.AccessTokenDetailView.as_view(), name="access-token-detail"
     ),
+    *events_api.urlpatterns,
     *devices_api.urlpatterns,
     # Last: anything else under /v1 is a JSON 404, also with DEBUG on.
     re_path(r"^.*$", api_not_found, name="not-found"),

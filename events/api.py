@@ -1,0 +1,124 @@
+"""/v1 event routes: publishing (POST /v1/devices/events) and the account-wide SSE streams
+(GET /v1/events/:prefix, GET /v1/devices/events[/:prefix])."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from console.api.errors import json_error_response
+from console.api.views import QuantaAPIView
+from console.errors import ApplicationError
+from events import sse
+from events.hub import Subscription
+from events.services import event_publish_by_user
+
+MAX_TTL = 16_777_215
+
+
+def _ttl(value) -> int:
+    if value is None or value == "":
+        return 60
+    try:
+        ttl = int(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        ttl = None
+    if ttl is None or not 0 <= ttl <= MAX_TTL or (isinstance(value, float) and not value.is_integer()):
+        raise ApplicationError(f"ttl is a whole number of seconds from 0 to {MAX_TTL}.", field="ttl")
+    return ttl
+
+
+def _private(value) -> bool:
+    if value is None or value == "":
+        return True
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "1", "false", "0"}:
+        return value.lower() in {"true", "1"}
+    raise ApplicationError("private is true or false.", field="private")
+
+
+def _data(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ApplicationError("data is a string; send JSON as a string (JSON.stringify it first).", field="data")
+
+
+def publish_from_request(*, user, data) -> None:
+    """Parse the API's publish fields and publish for the user."""
+    event_publish_by_user(
+        user=user,
+        name=data.get("name"),
+        data=_data(data.get("data")),
+        ttl=_ttl(data.get("ttl")),
+        private=_private(data.get("private")),
+    )
+
+
+class EventPublishView(QuantaAPIView):
+    @extend_schema(
+        operation_id="events_publish",
+        summary="Publish an event to your devices' stream",
+        request=inline_serializer(
+            "EventPublish",
+            {
+                "name": serializers.CharField(max_length=64),
+                "data": serializers.CharField(required=False, allow_null=True),
+                "private": serializers.BooleanField(required=False, default=True),
+                "ttl": serializers.IntegerField(required=False, min_value=0, max_value=MAX_TTL, default=60),
+            },
+        ),
+        responses={200: inline_serializer("EventPublished", {"ok": serializers.BooleanField()})},
+    )
+    def post(self, request):
+        publish_from_request(user=request.user, data=request.data)
+        return Response({"ok": True})
+
+
+_publish_view = EventPublishView.as_view()
+
+
+# --- Server-Sent Events -------------------------------------------------------------------------------
+async def user_event_stream(
+    request: HttpRequest, prefix: str | None, *, prefix_required: bool = False
+) -> HttpResponse:
+    """The events the caller may see (their devices' and their own), narrowed to a prefix."""
+    try:
+        user = await sse.stream_user(request)
+        if prefix_required and not prefix:
+            raise sse.StreamRefused(
+                400,
+                "An event name prefix is required: /v1/events/:prefix, or /v1/devices/events for all of yours.",
+            )
+        subscription = Subscription(user_id=user.pk, prefix=sse.decode_prefix(prefix))
+    except sse.StreamRefused as refused:
+        return refused.response()
+    return await sse.event_stream_response(request, subscription)
+
+
+@login_not_required
+@csrf_exempt
+async def devices_events(request: HttpRequest, prefix: str | None = None) -> HttpResponse:
+    """GET streams the caller's devices' events; POST publishes one (Particle uses one path)."""
+    if request.method == "POST" and prefix is None:
+        return await sync_to_async(_publish_view)(request)
+    if request.method in ("GET", "HEAD"):
+        return await user_event_stream(request, prefix)
+    return json_error_response(405, f'Method "{request.method}" not allowed.')
+
+
+@login_not_required
+@csrf_exempt
+async def events_stream(request: HttpRequest, prefix: str | None = None) -> HttpResponse:
+    """GET /v1/events/:prefix. Particle dropped the unfiltered firehose; so does Quanta, and it
+    only ever streams what the caller may see."""
+    if request.method not in ("GET", "HEAD"):
+        return json_error_response(405, f'Method "{request.method}" not allowed.')
+    return await user_event_stream(request, prefix, prefix_required=True)
