@@ -12,6 +12,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
@@ -151,6 +152,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, cache, Celery ---------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis pub/sub channels ignore the database number: deployments sharing a Redis server (or
+# test runs on other database numbers) must not hear each other's events.
+QUANTA_EVENT_CHANNEL = env.str(
+    "QUANTA_EVENT_CHANNEL",
+    default=f"quanta:events:{urlsplit(REDIS_URL).path.strip('/') or '0'}" if REDIS_URL else "quanta:events",
+)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {

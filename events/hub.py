@@ -26,7 +26,6 @@ from events.types import Event
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "quanta:events"
 _BATCH_LIMIT = 512
 
 
@@ -160,7 +159,7 @@ class Hub:
             client = aioredis.Redis.from_url(settings.REDIS_URL)
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(settings.QUANTA_EVENT_CHANNEL)
                     while True:
                         message = await pubsub.get_message(timeout=None)
                         batch = [message] if message else []
@@ -235,19 +234,29 @@ class Hub:
             raw = event.dumps()
             for key in history.history_keys(event):
                 pipe.xadd(key, {"e": raw}, maxlen=size, approximate=True)
-            pipe.publish(CHANNEL, raw)
+            pipe.publish(settings.QUANTA_EVENT_CHANNEL, raw)
         return pipe
 
     def recent(
         self, *, user_id: int | None = None, product_ids: Iterable[int] = (), limit: int
     ) -> list[Event]:
         """The newest ``limit`` events of a user's devices and of products, oldest first."""
-        keys = [history.scope_key(user_id=user_id)] if user_id is not None else []
-        keys += [history.scope_key(product_id=product_id) for product_id in product_ids]
+        keys = history.scope_keys(user_id=user_id, product_ids=product_ids)
         if not keys or limit <= 0:
             return []
         if settings.REDIS_URL:
             return history.redis_recent(self._redis(), keys, limit)
+        return history.ring.recent(keys, limit)
+
+    async def arecent(
+        self, *, user_id: int | None = None, product_ids: Iterable[int] = (), limit: int
+    ) -> list[Event]:
+        """``recent`` from the event loop, without blocking it on Redis."""
+        keys = history.scope_keys(user_id=user_id, product_ids=product_ids)
+        if not keys or limit <= 0:
+            return []
+        if settings.REDIS_URL:
+            return await history.aredis_recent(self._aredis(), keys, limit)
         return history.ring.recent(keys, limit)
 
     def _redis(self):

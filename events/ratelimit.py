@@ -50,6 +50,10 @@ class SharedBuckets:
         self._lock = threading.Lock()
         self._script = None
 
+    def clear(self) -> None:
+        with self._lock:
+            self._local.clear()
+
     def take(self, name: str, *, rate: float, capacity: float) -> float:
         """Take a token from bucket ``name``: 0 if there was one, else the seconds to wait."""
         if settings.REDIS_URL:

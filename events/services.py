@@ -67,7 +67,16 @@ def event_publish_by_user(
     *, user, name: str, data: str | None, ttl: int = DEFAULT_TTL, private: bool = True
 ) -> Event:
     """A user publishes to their own devices' stream (the API and the console's Publish button),
-    as Particle allows: 1 event per second on average with bursts of 4, across all processes."""
+    as Particle allows: 1 event per second on average with bursts of 4, across all processes.
+    A refused event does not use up the allowance."""
+    try:
+        event = event_build(
+            name=name, data=data, coreid=API_COREID, owner_id=user.pk, ttl=ttl, private=private
+        )
+    except PublishRefused as refused:
+        raise ApplicationError(
+            refused.message, field="data" if refused.code in {"too_large", "bad_data"} else "name"
+        ) from None
     wait = buckets.take(
         f"publish:user:{user.pk}",
         rate=settings.QUANTA_PUBLISH_RATE_PER_SECOND,
@@ -79,14 +88,7 @@ def event_publish_by_user(
             f"on average, with bursts of {settings.QUANTA_PUBLISH_BURST}. Try again in {wait:.1f} s.",
             retry_after=max(1, math.ceil(wait)),
         )
-    try:
-        return event_publish(
-            name=name, data=data, coreid=API_COREID, owner_id=user.pk, ttl=ttl, private=private
-        )
-    except PublishRefused as refused:
-        raise ApplicationError(
-            refused.message, field="data" if refused.code in {"too_large", "bad_data"} else "name"
-        ) from None
+    return event_publish(event)
 
 
 def _after_publish(event: Event) -> None:

@@ -12,11 +12,11 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from console.accounts.selectors import access_token_authenticate
 from console.accounts.services import access_token_touch
@@ -99,6 +99,10 @@ class StreamSlots:
     def _stale_before() -> float:
         return time.time() - 3 * settings.QUANTA_SSE_KEEPALIVE_SECONDS
 
+    @staticmethod
+    def _key_seconds() -> int:
+        return int(6 * settings.QUANTA_SSE_KEEPALIVE_SECONDS) + 1
+
     async def acquire(self, ip: str) -> str | None:
         slot, limit = uuid.uuid4().hex, settings.QUANTA_SSE_STREAMS_PER_IP
         if not settings.REDIS_URL:
@@ -112,7 +116,7 @@ class StreamSlots:
         pipe.zremrangebyscore(key, "-inf", self._stale_before())
         pipe.zadd(key, {slot: time.time()})
         pipe.zcard(key)
-        pipe.expire(key, int(6 * settings.QUANTA_SSE_KEEPALIVE_SECONDS) + 1)
+        pipe.expire(key, self._key_seconds())
         _, _, held, _ = await pipe.execute()
         if held > limit:
             await hub._aredis().zrem(key, slot)
@@ -121,7 +125,13 @@ class StreamSlots:
 
     async def refresh(self, ip: str, slot: str) -> None:
         if settings.REDIS_URL:
-            await hub._aredis().zadd(self._key(ip), {slot: time.time()}, xx=True)
+            # The key's expiry too: it was set when the last stream opened, and long-lived
+            # streams would otherwise lose every slot with it.
+            key = self._key(ip)
+            pipe = hub._aredis().pipeline(transaction=False)
+            pipe.zadd(key, {slot: time.time()}, xx=True)
+            pipe.expire(key, self._key_seconds())
+            await pipe.execute()
 
     async def release(self, ip: str, slot: str) -> None:
         if not settings.REDIS_URL:
@@ -142,23 +152,26 @@ def frame(event) -> str:
     return f"event: {event.name}\ndata: {event.sse_data()}\n\n"
 
 
-async def _events(
-    subscription: Subscription, *, ip: str, slot: str, keep: Callable[[object], bool] | None
-) -> AsyncIterator[bytes]:
+async def _events(subscription: Subscription, *, ip: str, slot: str) -> AsyncIterator[bytes]:
     keepalive = settings.QUANTA_SSE_KEEPALIVE_SECONDS
     hub.subscribe(subscription)
+    refreshed = time.monotonic()
     try:
         yield OK
         while not subscription.closed:
+            # Refreshed as often as keep-alives are due, also while events keep the stream busy
+            # (and no keep-alive is sent), so a live stream's slot never goes stale.
+            if time.monotonic() - refreshed >= keepalive:
+                await slots.refresh(ip, slot)
+                refreshed = time.monotonic()
             try:
                 async with asyncio.timeout(keepalive):
                     events, dropped = await subscription.next_batch()
             except TimeoutError:
                 yield KEEPALIVE
-                await slots.refresh(ip, slot)
                 continue
             # Everything that arrived together goes out as one write.
-            chunk = "".join(frame(event) for event in events if keep is None or keep(event))
+            chunk = "".join(frame(event) for event in events)
             if dropped:
                 chunk = f": lagged, {dropped} events dropped\n\n" + chunk
             if chunk:
@@ -171,10 +184,18 @@ async def _events(
             logger.warning("Could not release an SSE slot for %s", ip, exc_info=True)
 
 
+def _stream_headers(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
+    return response
+
+
 async def event_stream_response(
-    request: HttpRequest, subscription: Subscription, *, keep: Callable[[object], bool] | None = None
-) -> StreamingHttpResponse | JsonResponse:
-    """Stream ``subscription`` to the client. ``keep`` narrows it further (a device's own events)."""
+    request: HttpRequest, subscription: Subscription
+) -> StreamingHttpResponse | HttpResponse:
+    """Stream ``subscription`` to the client (a HEAD request gets the headers only)."""
+    if request.method == "HEAD":
+        return _stream_headers(HttpResponse(content_type="text/event-stream"))
     ip = client_ip(request)
     slot = await slots.acquire(ip)
     if slot is None:
@@ -182,9 +203,6 @@ async def event_stream_response(
         return StreamRefused(
             429, f"Too many event streams from your address: at most {limit} may be open at once."
         ).response()
-    response = StreamingHttpResponse(
-        _events(subscription, ip=ip, slot=slot, keep=keep), content_type="text/event-stream"
+    return _stream_headers(
+        StreamingHttpResponse(_events(subscription, ip=ip, slot=slot), content_type="text/event-stream")
     )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
-    return response

@@ -69,11 +69,12 @@ _flush_retrying_on_deadlock()
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    from events import history, sse, usage
+    from events import history, ratelimit, sse, usage
 
     cache.clear()  # login throttles and other counters never leak between tests
     history.ring.clear()
     sse.slots.clear()
+    ratelimit.buckets.clear()
     yield
     usage.counter.discard()
 
@@ -82,6 +83,7 @@ def _fresh_cache() -> Iterator[None]:
 def _test_settings(tmp_path, settings) -> None:
     settings.MAIL_DIR = tmp_path / "mail"
     settings.QUANTA_INPROCESS_SCHEDULER = False  # tests run periodic jobs explicitly
+    settings.QUANTA_EVENT_USAGE_FLUSH_SECONDS = 3600  # no background writes outside the test's transaction
 
 
 @pytest.fixture(autouse=True)
