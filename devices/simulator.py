@@ -267,6 +267,7 @@ class SimulatedDevice:
         "battery",
         "booted_at",
         "churn_per_minute",
+        "connection",
         "humidity",
         "key",
         "last_sent",
@@ -325,6 +326,7 @@ class SimulatedDevice:
         self.next_id = 1
         self.next_publish = math.inf
         self.last_sent = 0.0
+        self.connection: ClientConnection | None = None  # while connected and past the handshake
         self._rebooted = False
         self._replaced = False
 
@@ -355,9 +357,11 @@ class SimulatedDevice:
                     established = True
                     self.stats.handshakes += 1
                     self.stats.connected += 1
+                    self.connection = ws
                     try:
                         pause = await self._serve(ws, heartbeat_s, stop)
                     finally:
+                        self.connection = None
                         self.stats.connected -= 1
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd is not None else None
@@ -482,6 +486,31 @@ class SimulatedDevice:
             self.tokens -= 1
             await self._send(ws, frame)
             self.stats.events += 1
+
+    async def publish(
+        self, name: str, data: str | None = None, *, ttl: int = 60, private: bool = True
+    ) -> int:
+        """Publish one event now, besides the readings (call it on the device's event loop); returns
+        the frame's id, which the cloud's ack or error carries. The cloud's limit still applies,
+        and this spends a token of the device's own bucket, as the readings do."""
+        ws = self.connection
+        if ws is None:
+            raise ConnectionError(f"{self} is not connected")
+        self._refill(asyncio.get_running_loop().time())
+        self.tokens = max(0.0, self.tokens - 1)
+        frame_id = self.next_id
+        self.next_id += 1
+        frame = {
+            "type": "publish",
+            "name": name,
+            "data": data,
+            "ttl": ttl,
+            "private": private,
+            "id": frame_id,
+        }
+        await self._send(ws, frame)
+        self.stats.events += 1
+        return frame_id
 
     def _next_event(self) -> tuple[str, str]:
         rng = self.rng

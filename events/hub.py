@@ -89,6 +89,7 @@ class Hub:
         self.by_product: dict[int, set[Subscription]] = collections.defaultdict(set)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Task | None = None
+        self._listening = asyncio.Event()
         self._sync_redis = None
         self._async_redis = None
         self._async_redis_loop: asyncio.AbstractEventLoop | None = None
@@ -136,7 +137,19 @@ class Hub:
         self.by_user.clear()
         self.by_product.clear()
         self.loop = loop
-        self._listener = loop.create_task(self._listen()) if settings.REDIS_URL else None
+        self._listening = asyncio.Event()
+        if settings.REDIS_URL:
+            self._listener = loop.create_task(self._listen())
+        else:
+            self._listener = None
+            self._listening.set()
+
+    async def listening(self, timeout: float = 2.0) -> None:
+        """Wait (briefly) until this process's Redis subscription is live, so a stream that says it
+        is connected does not miss an event published right after."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._listening.wait()
 
     # --- dispatching ------------------------------------------------------------------------------
     def dispatch(self, events: list[Event]) -> int:
@@ -158,8 +171,12 @@ class Hub:
         while True:
             client = aioredis.Redis.from_url(settings.REDIS_URL)
             try:
-                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with client.pubsub() as pubsub:
                     await pubsub.subscribe(settings.QUANTA_EVENT_CHANNEL)
+                    # Live once Redis confirms: only then is every later publish sure to arrive.
+                    while (await pubsub.get_message(timeout=5) or {}).get("type") != "subscribe":
+                        pass
+                    self._listening.set()
                     while True:
                         message = await pubsub.get_message(timeout=None)
                         batch = [message] if message else []

@@ -157,6 +157,7 @@ async def _events(subscription: Subscription, *, ip: str, slot: str) -> AsyncIte
     hub.subscribe(subscription)
     refreshed = time.monotonic()
     try:
+        await hub.listening()
         yield OK
         while not subscription.closed:
             # Refreshed as often as keep-alives are due, also while events keep the stream busy

@@ -46,6 +46,7 @@ class EventStream:
 
     async def messages(self) -> AsyncIterator[dict]:
         seen: set[tuple] = set()
+        await hub.listening()
         if self.with_history:
             # Subscribed first, then read: an event published in between is in both, once shown.
             recent = await hub.arecent(user_id=self.user_id, limit=settings.QUANTA_EVENT_HISTORY_SIZE)

@@ -3,6 +3,7 @@
 ``npm ci`` in this directory installs them. Every client process gets a throwaway ``HOME``, so
 the CLI's ``~/.particle`` settings never touch the developer's own. ``connect_device`` brings
 provisioned devices online: each is a ``devices.simulator.SimulatedDevice`` on a thread of its own.
+``background`` runs clients that stay up (``particle subscribe``, event streams) while a test acts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -141,7 +143,7 @@ class ParticleCLI:
 @pytest.fixture
 def particle(live_asgi_server: LiveServer, tmp_path: Path) -> ParticleCLI:
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     cli = ParticleCLI(home, live_asgi_server.url)
     result = cli.run("config", "set", "apiUrl", live_asgi_server.url)
     assert result.exit_code == 0, result.output
@@ -177,6 +179,95 @@ def api_js(live_asgi_server: LiveServer, tmp_path: Path) -> ApiJs:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     return ApiJs(live_asgi_server.url, home)
+
+
+class BackgroundProcess:
+    """A client process that runs on (``particle subscribe``, scripts/api_js_stream.js): threads
+    collect its output lines as they come, so a test can act between them."""
+
+    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str]) -> None:
+        self.argv = argv
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.process.stderr, self.errors), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(strip_ansi(line).rstrip("\n"))  # list.append is atomic
+
+    @property
+    def transcript(self) -> str:
+        text = "\n".join(self.lines)
+        return text + ("\n--- stderr ---\n" + "\n".join(self.errors) if self.errors else "")
+
+    def wait_for(self, predicate: Callable[[str], Any], *, start: int = 0, timeout: float = 10) -> int:
+        """The index of the first output line from ``start`` on that ``predicate`` accepts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = self.process.poll() is not None and not self._reading  # before the last look
+            for index in range(start, len(self.lines)):
+                if predicate(self.lines[index]):
+                    return index
+            if ended or time.monotonic() > deadline:
+                pytest.fail(f"{' '.join(self.argv[:2])}: no such line after {timeout}s:\n{self.transcript}")
+            time.sleep(0.05)
+
+    @property
+    def _reading(self) -> bool:
+        return any(reader.is_alive() for reader in self._readers)
+
+    def wait(self, timeout: float = 10) -> int:
+        """Wait for the process to end by itself; its exit code."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"{' '.join(self.argv[:2])} did not exit in {timeout}s:\n{self.transcript}")
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def interrupt(self, timeout: float = 5) -> int:
+        """Ctrl-C, as a user ends it; its exit code once it has ended."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+
+@pytest.fixture
+def background() -> Iterator[Callable[..., BackgroundProcess]]:
+    """``background(argv, cwd=..., env=...)`` starts a process; any still running at teardown is killed."""
+    started: list[BackgroundProcess] = []
+
+    def start(argv: list[str], *, cwd: Path, env: dict[str, str]) -> BackgroundProcess:
+        process = BackgroundProcess(argv, cwd=cwd, env=env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
 
 
 @pytest.fixture
@@ -266,6 +357,12 @@ class OnlineDevice:
             self.stop()
             pytest.fail(f"device {self.device_id} did not come online: {stats.last_error or 'timed out'}")
         return self
+
+    def publish(self, name: str, data: str | None = None, *, timeout: float = 5) -> int:
+        """Have the device publish one event now (from any thread); returns the frame's id."""
+        assert self._loop is not None, f"device {self.device_id} is not running"
+        future = asyncio.run_coroutine_threadsafe(self.simulated.publish(name, data), self._loop)
+        return future.result(timeout)
 
     def stop(self, timeout: float = 10) -> None:
         """Cancel the device's task (it closes its connection on the way out) and wait for the thread."""
