@@ -7,6 +7,7 @@ gateway) are registered raw, since devices authenticate with their own keys and 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
@@ -17,6 +18,8 @@ from channels.layers import get_channel_layer
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.db import transaction
 from django.urls import URLPattern, path
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 MAX_STREAMS_PER_CONNECTION = 8
@@ -114,18 +117,30 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
                 {"type": "error", "id": stream_id, "message": "Too many streams on one connection."}
             )
             return
+        # A subscription under a taken id replaces that stream, also when the new one is refused.
+        self._stop_stream(stream_id)
         try:
             stream = factory(self.user, content.get("params") or {})
         except ValueError as error:
             await self.send_json({"type": "error", "id": stream_id, "message": str(error)})
             return
-        self._stop_stream(stream_id)
         self.streams[stream_id] = (stream, asyncio.ensure_future(self._forward(stream_id, stream)))
         await self.send_json({"type": "subscribed", "id": stream_id})
 
     async def _forward(self, stream_id: str, stream: Stream) -> None:
-        async for message in stream.messages():
-            await self.send_json({"type": "stream", "id": stream_id, **message})
+        try:
+            async for message in stream.messages():
+                await self.send_json({"type": "stream", "id": stream_id, **message})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Tell the tab instead of leaving it waiting on a stream that died.
+            logger.exception("Console stream %s failed", stream_id)
+            self.streams.pop(stream_id, None)
+            stream.close()
+            await self.send_json(
+                {"type": "error", "id": stream_id, "message": "This live view stopped; reload the page."}
+            )
 
     def _stop_stream(self, stream_id: str) -> None:
         entry = self.streams.pop(stream_id, None)

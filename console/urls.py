@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include(console_patterns)),
     path("", include("console.accounts.urls")),
     path("devices/", include("devices.urls")),
+    path("events/", include("events.urls")),
     path("oauth/token", TokenView.as_view(), name="oauth-token"),
     path("v1/", include("console.api.urls")),
 ]

@@ -28,6 +28,7 @@ from devices import calls, selectors, services
 from devices.forms import CallForm, ClaimForm, NotesForm, RenameForm, SignalForm, VariableForm
 from devices.models import Device
 from devices.platforms import PLATFORMS
+from events.views import event_log_context
 
 PAGE_SIZE = 50
 SEARCH_MAX_LENGTH = 100
@@ -228,6 +229,7 @@ def device_detail(request: HttpRequest, device_id: str) -> HttpResponse:
         "notes_form": NotesForm(initial={"notes": device.notes}),
         "unclaim_message": UNCLAIM_MESSAGE,
         "signaling": False,
+        **event_log_context(filter_text="", device=device),
     }
     return render(request, "devices/detail.html", context)
 

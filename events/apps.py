@@ -6,8 +6,10 @@ class EventsConfig(AppConfig):
     verbose_name = "Events"
 
     def ready(self) -> None:
-        from console import realtime
+        from console import nav, realtime
         from events.streams import EventStream
 
         realtime.stream_register("events", EventStream)
-
+        nav.nav_register(
+            nav.NavItem(key="events", label="Events", url_name="events:logs", icon="activity", order=20)
+        )

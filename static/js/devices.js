@@ -1,5 +1,6 @@
 /*
- * The device pages: rename in place, the unclaim dialog, live status, last-heard times and events.
+ * The device pages: rename in place, the unclaim dialog, live status and last-heard times.
+ * A device's events are the event log's (static/js/eventlog.js).
  *
  *   [data-rename]                a name with its hidden rename form; [data-rename-open] shows the
  *                                form, [data-rename-cancel] or Escape puts the name back
@@ -8,7 +9,6 @@
  *   [data-device-id="ID"]        a list row, updated from the events stream
  *   [data-device-detail="ID"]    a device's page, updated from the stream of its events
  *   [data-device-status]         an online indicator;  [data-last-heard]  a last-heard cell
- *   [data-live-events="ID"]      the live events card of a device's page
  *   time[data-relative]          relative times, kept current
  *   The list and the page get data-live="on" once their stream is subscribed.
  *
@@ -19,7 +19,6 @@
   "use strict";
 
   var doc = document;
-  var MAX_EVENTS = 100;
   var RELATIVE_REFRESH = 30000;
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   var UNITS = [
@@ -82,18 +81,6 @@
       pad(date.getUTCHours()) +
       ":" +
       pad(date.getUTCMinutes())
-    );
-  }
-
-  function clock(date) {
-    return (
-      pad(date.getUTCHours()) +
-      ":" +
-      pad(date.getUTCMinutes()) +
-      ":" +
-      pad(date.getUTCSeconds()) +
-      "." +
-      pad(date.getUTCMilliseconds(), 3)
     );
   }
 
@@ -201,7 +188,7 @@
       return;
     }
     var list = doc.querySelector("[data-device-list]");
-    window.QuantaRealtime.subscribe("devices", "events", { prefix: "" }, function (message) {
+    window.QuantaRealtime.subscribe("devices", "events", { prefix: "", history: false }, function (message) {
       if (message.type === "subscribed") {
         list.setAttribute("data-live", "on");
       }
@@ -226,85 +213,13 @@
 
   /* A device's page -------------------------------------------------------------------------- */
 
-  var eventsCard = null;
-
-  function cell(className, text, mono) {
-    var td = doc.createElement("td");
-    td.className = className;
-    if (text === null || text === undefined || text === "") {
-      var empty = doc.createElement("span");
-      empty.className = "subtle";
-      empty.textContent = text === "" ? "(empty)" : "—";
-      td.appendChild(empty);
-    } else {
-      var value = doc.createElement("span");
-      value.className = mono ? "mono" : "";
-      value.textContent = text;
-      td.appendChild(value);
-    }
-    return td;
-  }
-
-  function addLiveEvent(event) {
-    if (!eventsCard) {
-      return;
-    }
-    var list = eventsCard.querySelector("[data-live-events-list]");
-    var date = eventDate(event);
-    var row = doc.createElement("tr");
-    row.className = "live-event is-new";
-    row.appendChild(cell("live-event-name", event.name, true));
-    row.appendChild(cell("live-event-data", event.data, true));
-    var when = doc.createElement("td");
-    when.className = "cell-actions cell-muted live-event-time";
-    var time = doc.createElement("time");
-    time.dateTime = date.toISOString();
-    time.title = absolute(date) + " UTC · " + date.toISOString();
-    time.textContent = clock(date);
-    when.appendChild(time);
-    row.appendChild(when);
-    list.insertBefore(row, list.firstChild);
-    while (list.children.length > MAX_EVENTS) {
-      list.lastElementChild.remove();
-    }
-    eventsCard.querySelector("[data-live-events-table]").hidden = false;
-    eventsCard.querySelector("[data-live-events-empty]").hidden = true;
-    eventsCard.querySelector("[data-live-events-clear]").disabled = false;
-  }
-
-  function noteDropped(count) {
-    if (!eventsCard || !count) {
-      return;
-    }
-    var note = eventsCard.querySelector("[data-live-events-dropped]");
-    var total = (parseInt(note.getAttribute("data-count"), 10) || 0) + count;
-    note.setAttribute("data-count", String(total));
-    note.textContent =
-      total + " event" + (total === 1 ? " was" : "s were") + " skipped: they arrived faster than this page could show them.";
-    note.hidden = false;
-  }
-
-  function clearLiveEvents() {
-    if (!eventsCard) {
-      return;
-    }
-    eventsCard.querySelector("[data-live-events-list]").textContent = "";
-    eventsCard.querySelector("[data-live-events-table]").hidden = true;
-    eventsCard.querySelector("[data-live-events-empty]").hidden = false;
-    var note = eventsCard.querySelector("[data-live-events-dropped]");
-    note.hidden = true;
-    note.removeAttribute("data-count");
-    eventsCard.querySelector("[data-live-events-clear]").disabled = true;
-  }
-
   function startDetail() {
     var page = doc.querySelector("[data-device-detail]");
     if (!page || !window.QuantaRealtime) {
       return;
     }
     var deviceId = page.getAttribute("data-device-detail");
-    eventsCard = doc.querySelector('[data-live-events="' + CSS.escape(deviceId) + '"]');
-    window.QuantaRealtime.subscribe("device", "events", { prefix: "", device_id: deviceId }, function (message) {
+    window.QuantaRealtime.subscribe("device", "events", { prefix: "", device_id: deviceId, history: false }, function (message) {
       if (message.type === "subscribed") {
         page.setAttribute("data-live", "on");
       }
@@ -316,9 +231,7 @@
           return;
         }
         applyEvent(page, event);
-        addLiveEvent(event);
       });
-      noteDropped(message.dropped);
     });
   }
 
@@ -398,10 +311,6 @@
         dialog.querySelector("[data-unclaim-form]").setAttribute("action", el.getAttribute("data-unclaim-url"));
         dialog.querySelector("[data-unclaim-subject]").textContent = el.getAttribute("data-unclaim-subject");
       }
-      return;
-    }
-    if (target.closest("[data-live-events-clear]")) {
-      clearLiveEvents();
     }
   });
 

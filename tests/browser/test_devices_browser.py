@@ -218,8 +218,8 @@ def test_device_page_calls_reads_and_shows_live_events(page, live_asgi_server, a
         expect(page.locator("code.member-value")).to_have_text("21.5")
 
         device.publish("greenhouse/temp", "22.4")
-        events = page.locator("[data-live-events-list] tr")
-        expect(events).to_have_count(1)
+        events = page.locator("[data-event-log] [role=option]")
+        expect(events).to_have_count(2)  # and the device's spark/status online, from the history
         expect(events.first).to_contain_text("greenhouse/temp")
         expect(events.first).to_contain_text("22.4")
     finally:
@@ -227,4 +227,4 @@ def test_device_page_calls_reads_and_shows_live_events(page, live_asgi_server, a
     expect(page.locator(".device-header [data-device-status]")).to_have_text("Offline")
     expect(page.locator("[data-offline-note]")).to_be_visible()
     # The cloud's spark/status event is this device's too.
-    expect(page.locator("[data-live-events-list] tr").first).to_contain_text("spark/status")
+    expect(page.locator("[data-event-log] [role=option]").first).to_contain_text("spark/status")

@@ -389,7 +389,7 @@ def test_detail_shows_every_field(signed_in, user):
     assert ">led</label>" in html
     assert "temperature" in html
     assert "double" in html
-    assert "data-live-events" in html
+    assert f'data-event-log data-device-id="{device.id}"' in html
     assert f'data-device-detail="{device.id}"' in html
 
 
