@@ -7,6 +7,7 @@ gateway) are registered raw, since devices authenticate with their own keys and 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -36,7 +37,8 @@ class Stream(Protocol):
     def close(self) -> None: ...
 
 
-# name -> factory(user, params) -> Stream; raises ValueError with a message for bad params.
+# name -> factory(user, params) -> Stream (or an awaitable of one, when opening it reads the
+# database); raises ValueError with a message for bad params.
 StreamFactory = Callable[[Any, dict], Stream]
 _streams: dict[str, StreamFactory] = {}
 
@@ -121,6 +123,8 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self._stop_stream(stream_id)
         try:
             stream = factory(self.user, content.get("params") or {})
+            if inspect.isawaitable(stream):
+                stream = await stream
         except ValueError as error:
             await self.send_json({"type": "error", "id": stream_id, "message": str(error)})
             return

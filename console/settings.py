@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "console",
     "console.accounts",
+    "products",
     "events",
     "devices",
 ]

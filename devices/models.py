@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from devices.platforms import platform_name
+from console.platforms import platform_name
 
 DEVICE_ID_LENGTH = 24
 
@@ -19,8 +19,9 @@ class Device(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
     )
-    # The product the device belongs to; becomes a foreign key when products arrive.
-    product_id = models.PositiveIntegerField(null=True, blank=True)
+    product = models.ForeignKey(
+        "products.Product", null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+    )
     public_key = models.BinaryField(max_length=32)
     key_rotated_at = models.DateTimeField(null=True, blank=True)
     serial_number = models.CharField(max_length=32, unique=True)
@@ -58,7 +59,7 @@ class Device(models.Model):
         indexes = [
             models.Index(fields=["owner", "name"], name="device_owner_name"),
             models.Index(fields=["owner", "-last_heard"], name="device_owner_last_heard"),
-            models.Index(fields=["product_id", "name"], name="device_product_name"),
+            models.Index(fields=["product", "name"], name="device_product_name"),
             models.Index(fields=["gateway_process"], name="device_gateway_online", condition=Q(online=True)),
         ]
 
@@ -71,7 +72,7 @@ class Device(models.Model):
 
     @property
     def cellular(self) -> bool:
-        from devices.platforms import platform_get
+        from console.platforms import platform_get
 
         platform = platform_get(self.platform_id)
         return bool(platform and platform.cellular)

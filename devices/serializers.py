@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from console.platforms import platform_get
 from devices.models import Device
-from devices.platforms import platform_get
 
 
 def device_summary(device: Device) -> dict:

@@ -12,11 +12,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from console.errors import ApplicationError, Conflict, NotFound, PermissionDenied
+from console.platforms import Platform
 from console.services import audit_record
 from devices import calls, naming
 from devices.keys import KeyPair, key_pair_generate
 from devices.models import ClaimCode, DataUsage, Device, GatewayProcess
-from devices.platforms import Platform
 
 # Particle's wording: particle-cli offers to request a transfer only when the error contains it.
 BELONGS_TO_SOMEONE_ELSE = "That belongs to someone else."
@@ -65,7 +65,7 @@ def _distinct(count: int, draw, taken: set[str]) -> list[str]:
 
 
 def devices_provision(
-    *, platform: Platform, count: int, owner=None, product_id: int | None = None
+    *, platform: Platform, count: int, owner=None, product=None
 ) -> list[ProvisionedDevice]:
     """Create ``count`` devices with fresh key pairs. Only public keys are stored; the caller
     hands the private keys to the devices (or the simulator)."""
@@ -96,7 +96,7 @@ def devices_provision(
             name=name,
             platform_id=platform.id,
             owner=owner,
-            product_id=product_id,
+            product=product,
             public_key=keys.public_key,
             serial_number=serial,
             iccid=_luhn_complete("8901" + _digits(15)) if platform.cellular else "",

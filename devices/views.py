@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from console.errors import ApplicationError, NotFound, PermissionDenied
 from console.http import client_ip
+from console.platforms import PLATFORMS
 from devices import calls, selectors, services
 from devices.forms import CallForm, ClaimForm, NotesForm, RenameForm, SignalForm, VariableForm
 from devices.models import Device
-from devices.platforms import PLATFORMS
 from events.views import event_log_context
 
 PAGE_SIZE = 50

@@ -17,6 +17,7 @@ from console.errors import ApplicationError
 from events import sse
 from events.hub import Subscription
 from events.services import event_publish_by_user
+from products.selectors import product_access, product_ids_for_user
 
 MAX_TTL = 16_777_215
 
@@ -51,10 +52,11 @@ def _data(value) -> str | None:
     raise ApplicationError("data is a string; send JSON as a string (JSON.stringify it first).", field="data")
 
 
-def publish_from_request(*, user, data) -> None:
-    """Parse the API's publish fields and publish for the user."""
+def publish_from_request(*, user, data, product=None) -> None:
+    """Parse the API's publish fields and publish for the user (to a product's stream, if given)."""
     event_publish_by_user(
         user=user,
+        product=product,
         name=data.get("name"),
         data=_data(data.get("data")),
         ttl=_ttl(data.get("ttl")),
@@ -85,11 +87,22 @@ class EventPublishView(QuantaAPIView):
 _publish_view = EventPublishView.as_view()
 
 
+class ProductEventPublishView(QuantaAPIView):
+    def post(self, request, product: str):
+        access = product_access(user=request.user, id_or_slug=product, action="event.publish")
+        publish_from_request(user=request.user, data=request.data, product=access.product)
+        return Response({"ok": True})
+
+
+_product_publish_view = ProductEventPublishView.as_view()
+
+
 # --- Server-Sent Events -------------------------------------------------------------------------------
 async def user_event_stream(
     request: HttpRequest, prefix: str | None, *, prefix_required: bool = False
 ) -> HttpResponse:
-    """The events the caller may see (their devices' and their own), narrowed to a prefix."""
+    """The caller's devices' events and their own (``/v1/devices/events``, Particle's "mine");
+    for ``/v1/events/:prefix`` (a required prefix) also every product team's they are on."""
     try:
         user = await sse.stream_user(request)
         if prefix_required and not prefix:
@@ -97,7 +110,10 @@ async def user_event_stream(
                 400,
                 "An event name prefix is required: /v1/events/:prefix, or /v1/devices/events for all of yours.",
             )
-        subscription = Subscription(user_id=user.pk, prefix=sse.decode_prefix(prefix))
+        product_ids = await sync_to_async(product_ids_for_user)(user=user) if prefix_required else []
+        subscription = Subscription(
+            user_id=user.pk, product_ids=product_ids, prefix=sse.decode_prefix(prefix)
+        )
     except sse.StreamRefused as refused:
         return refused.response()
     return await sse.event_stream_response(request, subscription)
@@ -122,3 +138,24 @@ async def events_stream(request: HttpRequest, prefix: str | None = None) -> Http
     if request.method not in ("GET", "HEAD"):
         return json_error_response(405, f'Method "{request.method}" not allowed.')
     return await user_event_stream(request, prefix, prefix_required=True)
+
+
+@login_not_required
+@csrf_exempt
+async def product_events(request: HttpRequest, product: str, prefix: str | None = None) -> HttpResponse:
+    """GET streams every event of a product's devices and team; POST publishes to it."""
+    if request.method == "POST" and prefix is None:
+        return await sync_to_async(_product_publish_view)(request, product=product)
+    if request.method not in ("GET", "HEAD"):
+        return json_error_response(405, f'Method "{request.method}" not allowed.')
+    try:
+        user = await sse.stream_user(request)
+        prefix = sse.decode_prefix(prefix)
+        access = await sync_to_async(product_access)(user=user, id_or_slug=product, action="event.read")
+    except sse.StreamRefused as refused:
+        return refused.response()
+    except ApplicationError as error:
+        return json_error_response(error.status_code, error.message)
+    return await sse.event_stream_response(
+        request, Subscription(product_ids=[access.product.id], prefix=prefix)
+    )

@@ -9,7 +9,7 @@ class EventsConfig(AppConfig):
         from console import nav, realtime
         from events.streams import EventStream
 
-        realtime.stream_register("events", EventStream)
+        realtime.stream_register("events", EventStream.open)
         nav.nav_register(
             nav.NavItem(key="events", label="Events", url_name="events:logs", icon="activity", order=20)
         )

@@ -64,14 +64,22 @@ async def event_apublish(event: Event) -> None:
 
 
 def event_publish_by_user(
-    *, user, name: str, data: str | None, ttl: int = DEFAULT_TTL, private: bool = True
+    *, user, name: str, data: str | None, ttl: int = DEFAULT_TTL, private: bool = True, product=None
 ) -> Event:
     """A user publishes to their own devices' stream (the API and the console's Publish button),
     as Particle allows: 1 event per second on average with bursts of 4, across all processes.
-    A refused event does not use up the allowance."""
+    A refused event does not use up the allowance. To a ``product`` (whose access the caller
+    checked), it goes to the product's team and devices, with the product's data limit."""
     try:
         event = event_build(
-            name=name, data=data, coreid=API_COREID, owner_id=user.pk, ttl=ttl, private=private
+            name=name,
+            data=data,
+            coreid=API_COREID,
+            owner_id=user.pk if product is None else None,
+            product_id=product.id if product is not None else None,
+            data_limit=product.event_data_limit if product is not None else None,
+            ttl=ttl,
+            private=private,
         )
     except PublishRefused as refused:
         raise ApplicationError(

@@ -7,13 +7,15 @@ on the server, so the browser only renders.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from events.filters import FilterError, parse_filter
 from events.hub import Subscription, hub
 from events.types import Event
+from products.selectors import product_ids_for_user
 
 
 def _identity(event: Event) -> tuple:
@@ -23,7 +25,7 @@ def _identity(event: Event) -> tuple:
 class EventStream:
     """The events a user may see, narrowed to a name prefix, one device and a filter."""
 
-    def __init__(self, user, params: dict) -> None:
+    def __init__(self, user, params: dict, *, product_ids: Iterable[int] = ()) -> None:
         prefix = params.get("prefix") or ""
         device_id = params.get("device_id") or None
         text = params.get("filter") or ""
@@ -39,7 +41,16 @@ class EventStream:
             raise ValueError(error.message) from None
         self.with_history = params.get("history", True) is not False
         self.user_id = user.pk
-        self.subscription = hub.subscribe(Subscription(user_id=user.pk, prefix=prefix, device_id=device_id))
+        self.product_ids = tuple(product_ids)
+        self.subscription = hub.subscribe(
+            Subscription(user_id=user.pk, product_ids=self.product_ids, prefix=prefix, device_id=device_id)
+        )
+
+    @classmethod
+    async def open(cls, user, params: dict) -> EventStream:
+        """The console's factory: the user's own events and those of every product team they are on."""
+        product_ids = await database_sync_to_async(product_ids_for_user)(user=user)
+        return cls(user, params, product_ids=product_ids)
 
     def _keep(self, event: Event) -> bool:
         return self.subscription.matches(event) and self.filter.matches(event)
@@ -49,7 +60,9 @@ class EventStream:
         await hub.listening()
         if self.with_history:
             # Subscribed first, then read: an event published in between is in both, once shown.
-            recent = await hub.arecent(user_id=self.user_id, limit=settings.QUANTA_EVENT_HISTORY_SIZE)
+            recent = await hub.arecent(
+                user_id=self.user_id, product_ids=self.product_ids, limit=settings.QUANTA_EVENT_HISTORY_SIZE
+            )
             kept = [event for event in recent if self._keep(event)]
             seen = {_identity(event) for event in recent[-50:]}
             yield {"history": [event.console_wire() for event in kept], "events": [], "dropped": 0}

@@ -6,6 +6,8 @@ from events import api
 urlpatterns = [
     path("devices/events", api.devices_events, name="devices-events"),
     path("devices/events/<path:prefix>", api.devices_events, name="devices-events-prefix"),
+    path("products/<str:product>/events", api.product_events, name="product-events"),
+    path("products/<str:product>/events/<path:prefix>", api.product_events, name="product-events-prefix"),
     path("events", api.events_stream, name="events"),
     path("events/<path:prefix>", api.events_stream, name="events-prefix"),
 ]

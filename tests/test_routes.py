@@ -98,7 +98,7 @@ def _victim_token(victim) -> dict[str, str]:
 
 
 def _victim_device(victim) -> dict[str, str]:
-    from devices.platforms import PLATFORMS
+    from console.platforms import PLATFORMS
     from devices.services import devices_provision
 
     device_id = devices_provision(platform=PLATFORMS[13], count=1, owner=victim)[0].device.id

@@ -131,6 +131,14 @@ _DEVICE = {
     "description": "Device ID or name",
 }
 
+_PRODUCT = {
+    "name": "product",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Product id or slug",
+}
+
 _PUBLISH = {
     "operationId": "events_publish",
     "summary": "Publish an event to your devices' stream",
@@ -182,6 +190,27 @@ EVENT_PATHS = {
     ),
     "/v1/events/{prefix}": _stream(
         "events_stream_prefix", "Stream the events you may see with a name prefix", [_PREFIX]
+    ),
+    "/v1/products/{product}/events": {
+        **_stream(
+            "product_events_stream",
+            "Stream every event of a product's devices and team",
+            [_PRODUCT],
+        ),
+        "post": {
+            **_PUBLISH,
+            "operationId": "product_events_publish",
+            "summary": "Publish an event to a product's stream",
+            "parameters": [_PRODUCT],
+            "responses": {
+                **_PUBLISH["responses"],
+                "403": _json_error("Your role may not publish"),
+                "404": _json_error("Unknown product, or not your team's"),
+            },
+        },
+    },
+    "/v1/products/{product}/events/{prefix}": _stream(
+        "product_events_stream_prefix", "Stream a product's events with a name prefix", [_PRODUCT, _PREFIX]
     ),
     "/v1/devices/{device}/events": _stream("device_events_stream", "Stream one device's events", [_DEVICE]),
     "/v1/devices/{device}/events/{prefix}": _stream(

@@ -7,6 +7,7 @@ from console.accounts import api as accounts_api
 from console.api.views import api_not_found
 from devices import urls_api as devices_api
 from events import urls_api as events_api
+from products import urls_api as products_api
 
 app_name = "api"
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path(
         "access_tokens/<str:token>", accounts_api.AccessTokenDetailView.as_view(), name="access-token-detail"
     ),
+    *products_api.urlpatterns,
     *events_api.urlpatterns,
     *devices_api.urlpatterns,
     # Last: anything else under /v1 is a JSON 404, also with DEBUG on.

@@ -14,9 +14,9 @@ from playwright.sync_api import expect
 from websockets.sync.client import connect
 
 from console.accounts.models import User
+from console.platforms import PLATFORMS
 from devices.keys import sign
 from devices.models import Device
-from devices.platforms import PLATFORMS
 from devices.services import ProvisionedDevice, devices_provision
 from tests.conftest import PASSWORD
 

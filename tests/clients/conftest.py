@@ -33,8 +33,8 @@ from oauth2_provider.models import AccessToken
 from console.accounts.models import User
 from console.accounts.services import access_token_create
 from console.accounts.tokens import token_checksum
+from console.platforms import platform_from_string
 from devices.models import Device
-from devices.platforms import platform_from_string
 from devices.services import ProvisionedDevice, devices_provision
 from devices.simulator import DeviceKey, SimulatedDevice
 from tests.conftest import PASSWORD, LiveServer, require_or_skip

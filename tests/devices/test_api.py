@@ -11,9 +11,10 @@ from rest_framework.test import APIClient
 from console.accounts.services import access_token_create
 from console.api.errors import TOKEN_NOT_FOUND
 from console.models import AuditEntry
+from console.platforms import PLATFORMS
 from devices.models import ClaimCode, Device
-from devices.platforms import PLATFORMS
 from devices.services import devices_provision
+from products.services import product_create
 
 pytestmark = pytest.mark.django_db
 
@@ -142,7 +143,8 @@ def test_anonymous_collection_requests_are_refused(api_client, db, method, path,
 # --- GET /v1/devices ----------------------------------------------------------------------------------------
 def test_list_is_a_bare_array_of_your_devices_only(auth_client, other_client, user, other_user, device):
     [wifi] = devices_provision(platform=ARGON, count=1, owner=user)
-    Device.objects.filter(pk=wifi.device.pk).update(name="attic", product_id=4321, notes="upstairs")
+    product = product_create(user=user, name="Attic sensors", platform_id=ARGON.id)
+    Device.objects.filter(pk=wifi.device.pk).update(name="attic", product=product, notes="upstairs")
     Device.objects.filter(pk=device.pk).update(
         online=True, gateway_channel="x", system_firmware_version="6.1.1"
     )
@@ -168,7 +170,8 @@ def test_list_is_a_bare_array_of_your_devices_only(auth_client, other_client, us
     assert kitchen["serial_number"] == device.serial_number
     assert kitchen["system_firmware_version"] == "6.1.1"
     assert kitchen["notes"] is None
-    assert (attic["product_id"], attic["platform_id"]) == (4321, ARGON.id)
+    assert (attic["product_id"], attic["platform_id"]) == (product.id, ARGON.id)
+    assert product.id >= 1000
     assert (attic["online"], attic["connected"], attic["cellular"]) == (False, False, False)
     assert (attic["iccid"], attic["imei"], attic["notes"]) == (None, None, "upstairs")
 

@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from console.errors import ApplicationError, NotFound
 from console.models import AuditEntry
+from console.platforms import PLATFORMS
 from devices import calls, services
 from devices.models import DataUsage, Device, GatewayProcess
-from devices.platforms import PLATFORMS
 from devices.runtime import runtime
 from devices.services import devices_provision
 from devices.tasks import sweep_stale_sessions

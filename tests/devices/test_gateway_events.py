@@ -12,9 +12,9 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.db import transaction
 
+from console.platforms import PLATFORMS
 from devices import services
 from devices.models import Device
-from devices.platforms import PLATFORMS
 from devices.runtime import runtime
 from devices.services import devices_provision
 from events.hub import hub

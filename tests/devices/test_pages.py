@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from console.models import AuditEntry
+from console.platforms import PLATFORMS, PLATFORMS_BY_SLUG
 from devices import calls
 from devices.models import ClaimCode, Device
-from devices.platforms import PLATFORMS, PLATFORMS_BY_SLUG
 from devices.services import devices_provision
 
 pytestmark = pytest.mark.django_db

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from console.platforms import PLATFORMS, PLATFORMS_BY_SLUG, platform_from_string, platform_get, platform_name
 from devices import naming
-from devices.platforms import PLATFORMS, PLATFORMS_BY_SLUG, platform_from_string, platform_get, platform_name
 
 
 # --- naming.name_error ------------------------------------------------------------------------------------

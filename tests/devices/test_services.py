@@ -15,10 +15,11 @@ from django.utils import timezone
 
 from console.errors import ApplicationError, Conflict, NotFound, PermissionDenied
 from console.models import AuditEntry
+from console.platforms import PLATFORMS
 from devices import services
 from devices.keys import sign, signature_valid
 from devices.models import ClaimCode, DataUsage, Device, GatewayProcess
-from devices.platforms import PLATFORMS
+from products.services import product_create
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,8 @@ def handshake(device: Device, **fields) -> services.HandshakeResult:
 
 # --- Provisioning -----------------------------------------------------------------------------------------
 def test_provisioning_creates_devices_with_unique_ids_serials_and_only_public_keys(user):
-    provisioned = services.devices_provision(platform=BORON, count=25, owner=user, product_id=77)
+    product = product_create(user=user, name="Greenhouse", platform_id=BORON.id)
+    provisioned = services.devices_provision(platform=BORON, count=25, owner=user, product=product)
     assert len(provisioned) == 25
     rows = {d.id: d for d in Device.objects.all()}
     assert set(rows) == {p.device.id for p in provisioned}
@@ -75,7 +77,7 @@ def test_provisioning_creates_devices_with_unique_ids_serials_and_only_public_ke
     assert all(re.fullmatch(r"B40\d{10}", serial) for serial in serials)
     for entry in provisioned:
         stored = rows[entry.device.id]
-        assert (stored.owner, stored.product_id, stored.platform_id) == (user, 77, BORON.id)
+        assert (stored.owner, stored.product_id, stored.platform_id) == (user, product.id, BORON.id)
         assert bytes(stored.public_key) == entry.keys.public_key
         assert len(entry.keys.private_key) == 32
         assert entry.keys.private_key not in bytes(stored.public_key)

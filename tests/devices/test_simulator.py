@@ -14,10 +14,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from console.platforms import PLATFORMS_BY_SLUG
 from devices import gateway, simulator
 from devices.calls import device_function_call, device_variable_get
 from devices.models import Device
-from devices.platforms import PLATFORMS_BY_SLUG
 from devices.services import devices_provision
 from devices.simulator import (
     DeviceKey,

@@ -18,7 +18,7 @@ from django.db import connections
 from django.http import HttpResponse
 from django.test import AsyncClient
 
-from devices.platforms import PLATFORMS
+from console.platforms import PLATFORMS
 from devices.services import devices_provision
 from events import sse
 from events.hub import hub

@@ -18,9 +18,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from console.accounts.models import User
+from console.platforms import PLATFORMS_BY_SLUG
 from devices.keys import sign, signature_valid
 from devices.models import Device
-from devices.platforms import PLATFORMS_BY_SLUG
 from devices.services import device_key_rotate, devices_provision
 from devices.simulator import KeyFileError, load_keys
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from console.accounts.models import User
-from devices.platforms import platform_from_string
+from console.platforms import platform_from_string
 from devices.services import devices_provision
 
 

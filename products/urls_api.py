@@ -1,0 +1,9 @@
+from django.urls import path
+
+from products import api
+
+urlpatterns = [
+    path("products", api.ProductListView.as_view(), name="products"),
+    path("user/products", api.UserProductListView.as_view(), name="user-products"),
+    path("products/<str:product>", api.ProductView.as_view(), name="product"),
+]
