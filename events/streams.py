@@ -40,17 +40,25 @@ class EventStream:
         except FilterError as error:
             raise ValueError(error.message) from None
         self.with_history = params.get("history", True) is not False
-        self.user_id = user.pk
+        self.user_id = user.pk if user is not None else None  # None: the products' events only
         self.product_ids = tuple(product_ids)
         self.subscription = hub.subscribe(
-            Subscription(user_id=user.pk, product_ids=self.product_ids, prefix=prefix, device_id=device_id)
+            Subscription(
+                user_id=self.user_id, product_ids=self.product_ids, prefix=prefix, device_id=device_id
+            )
         )
 
     @classmethod
     async def open(cls, user, params: dict) -> EventStream:
-        """The console's factory: the user's own events and those of every product team they are on."""
+        """The console's factory: the user's own events and those of every product team they are
+        on, or with ``product_id`` only that product's (a product's pages)."""
         product_ids = await database_sync_to_async(product_ids_for_user)(user=user)
-        return cls(user, params, product_ids=product_ids)
+        product_id = params.get("product_id")
+        if product_id is None:
+            return cls(user, params, product_ids=product_ids)
+        if not isinstance(product_id, int) or product_id not in product_ids:
+            raise ValueError("No such product on your teams.")
+        return cls(None, params, product_ids=[product_id])
 
     def _keep(self, event: Event) -> bool:
         return self.subscription.matches(event) and self.filter.matches(event)
