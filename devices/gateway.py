@@ -91,6 +91,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.owner_id: int | None = None
         self.product_id: int | None = None
         self.device_name = ""
+        self.data_limit: int | None = None
         self.session_id = uuid.uuid4().hex
         self.nonce: bytes | None = secrets.token_bytes(32)
         self.last_frame_at = time.monotonic()
@@ -301,6 +302,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.owner_id = result.device.owner_id
         self.product_id = result.device.product_id
         self.device_name = result.device.name
+        self.data_limit = result.event_data_limit
         self.last_heard_at = time.monotonic()
         # The challenge, the hello and any errors before it were this device's data too.
         runtime.count_bytes(device.id, received=self.unmetered[0], sent=self.unmetered[1])
@@ -355,6 +357,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 ttl=ttl,
                 private=bool(content.get("private", True)),
                 device_name=self.device_name,
+                data_limit=self.data_limit,
             )
             if not self.bucket.take():
                 raise PublishRefused(

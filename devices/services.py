@@ -17,6 +17,7 @@ from console.services import audit_record
 from devices import calls, naming
 from devices.keys import KeyPair, key_pair_generate
 from devices.models import ClaimCode, DataUsage, Device, GatewayProcess
+from products.models import Product
 
 # Particle's wording: particle-cli offers to request a transfer only when the error contains it.
 BELONGS_TO_SOMEONE_ELSE = "That belongs to someone else."
@@ -64,9 +65,7 @@ def _distinct(count: int, draw, taken: set[str]) -> list[str]:
     return values
 
 
-def devices_provision(
-    *, platform: Platform, count: int, owner=None, product=None
-) -> list[ProvisionedDevice]:
+def devices_provision(*, platform: Platform, count: int, owner=None, product=None) -> list[ProvisionedDevice]:
     """Create ``count`` devices with fresh key pairs. Only public keys are stored; the caller
     hands the private keys to the devices (or the simulator)."""
     if count < 1 or count > 100_000:
@@ -235,6 +234,7 @@ class Handshake:
 class HandshakeResult:
     device: Device
     replaced_channel: str  # a previous session's channel, to be told to close
+    event_data_limit: int | None = None  # the product's, when it raised Particle's 1024 bytes
 
 
 @transaction.atomic
@@ -259,7 +259,12 @@ def device_handshake_record(handshake: Handshake) -> HandshakeResult:
     device.gateway_process = handshake.gateway_process
     device.gateway_channel = handshake.gateway_channel
     device.save()
-    return HandshakeResult(device=device, replaced_channel=replaced)
+    data_limit = (
+        Product.objects.filter(pk=device.product_id).values_list("event_data_limit", flat=True).first()
+        if device.product_id is not None
+        else None
+    )
+    return HandshakeResult(device=device, replaced_channel=replaced, event_data_limit=data_limit)
 
 
 def device_sessions_end(*, session_ids: list[str]) -> list[str]:

@@ -125,3 +125,29 @@ async def test_a_renamed_device_publishes_under_its_new_name(user):
     await client.disconnect()
     [offline] = await next_events(status)
     assert (offline.data, offline.device_name) == ("offline", "greenhouse-7")
+
+
+async def test_a_product_device_publishes_up_to_its_products_data_limit(user):
+    from products.services import product_create
+
+    product = await database_sync_to_async(product_create)(user=user, name="Big payloads", platform_id=13)
+    [provisioned] = await database_sync_to_async(devices_provision)(
+        platform=PLATFORMS[13], count=1, owner=user, product=product
+    )
+    client = DeviceClient.of(provisioned)
+    await client.handshake()
+    await client.send({"type": "publish", "name": "blob", "data": "x" * 1025, "id": 1})
+    refused = await client.receive()
+    assert (refused["type"], refused["code"], refused["id"]) == ("error", "too_large", 1)
+    assert "1024" in refused["message"]
+    await client.disconnect()
+
+    product.event_data_limit = 4096
+    await database_sync_to_async(product.save)()
+    client = DeviceClient.of(provisioned)
+    await client.handshake()  # the limit is read at handshake
+    await client.send({"type": "publish", "name": "blob", "data": "x" * 3000, "id": 2})
+    assert await client.receive() == {"type": "ack", "id": 2}
+    await client.send({"type": "publish", "name": "blob", "data": "x" * 4097, "id": 3})
+    assert (await client.receive())["code"] == "too_large"
+    await client.disconnect()
