@@ -61,6 +61,8 @@ else:
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_NAME = env.str("QUANTA_SITE_NAME", default="Quanta")
+# Where people reach the console: links in emails sent outside a request are built from it.
+QUANTA_PUBLIC_URL = env.str("QUANTA_PUBLIC_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "daphne",
@@ -417,6 +419,8 @@ QUANTA_EVENT_USAGE_FLUSH_SECONDS = env.float("QUANTA_EVENT_USAGE_FLUSH_SECONDS",
 # keep-alive every 9 s.
 QUANTA_SSE_KEEPALIVE_SECONDS = env.float("QUANTA_SSE_KEEPALIVE_SECONDS", default=9)
 QUANTA_SSE_STREAMS_PER_IP = env.int("QUANTA_SSE_STREAMS_PER_IP", default=100)
+# Connections each server process uses for publishing and stream bookkeeping (requests beyond wait).
+QUANTA_REDIS_STREAM_CONNECTIONS = env.int("QUANTA_REDIS_STREAM_CONNECTIONS", default=32)
 CELERY_BEAT_SCHEDULE["sweep-stale-device-sessions"] = {
     "task": "devices.tasks.sweep_stale_sessions",
     "schedule": timedelta(seconds=15),

@@ -19,7 +19,9 @@ urlpatterns = [
     path("", include(console_patterns)),
     path("", include("console.accounts.urls")),
     path("devices/", include("devices.urls")),
+    path("products/", include("products.urls")),
     path("events/", include("events.urls")),
+    path("invitations/", include("products.urls_invitations")),
     path("oauth/token", TokenView.as_view(), name="oauth-token"),
     path("v1/", include("console.api.urls")),
 ]

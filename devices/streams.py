@@ -3,7 +3,6 @@ that the caller may see the device, then streams with the events primitives."""
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -23,7 +22,7 @@ async def device_events(request: HttpRequest, device: str, prefix: str | None = 
     try:
         user = await sse.stream_user(request)
         prefix = sse.decode_prefix(prefix)
-        found = await sync_to_async(selectors.device_get_for_user)(user=user, id_or_name=device)
+        found = await sse.run_sync(selectors.device_get_for_user, user=user, id_or_name=device)
     except sse.StreamRefused as refused:
         return refused.response()
     except NotFound as missing:

@@ -110,7 +110,7 @@ async def user_event_stream(
                 400,
                 "An event name prefix is required: /v1/events/:prefix, or /v1/devices/events for all of yours.",
             )
-        product_ids = await sync_to_async(product_ids_for_user)(user=user) if prefix_required else []
+        product_ids = await sse.run_sync(product_ids_for_user, user=user) if prefix_required else []
         subscription = Subscription(
             user_id=user.pk, product_ids=product_ids, prefix=sse.decode_prefix(prefix)
         )
@@ -151,7 +151,7 @@ async def product_events(request: HttpRequest, product: str, prefix: str | None 
     try:
         user = await sse.stream_user(request)
         prefix = sse.decode_prefix(prefix)
-        access = await sync_to_async(product_access)(user=user, id_or_slug=product, action="event.read")
+        access = await sse.run_sync(product_access, user=user, id_or_slug=product, action="event.read")
     except sse.StreamRefused as refused:
         return refused.response()
     except ApplicationError as error:

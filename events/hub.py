@@ -289,7 +289,12 @@ class Hub:
         if self._async_redis is None or self._async_redis_loop is not loop:
             import redis.asyncio as aioredis
 
-            self._async_redis = aioredis.Redis.from_url(settings.REDIS_URL)
+            # Bounded, and waiting for a free connection rather than failing: a thousand streams
+            # opened at once must queue their slot bookkeeping, not exhaust Redis connections.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL, max_connections=settings.QUANTA_REDIS_STREAM_CONNECTIONS, timeout=20
+            )
+            self._async_redis = aioredis.Redis(connection_pool=pool)
             self._async_redis_loop = loop
         return self._async_redis
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from console.accounts.selectors import access_token_authenticate
@@ -52,6 +53,24 @@ def _token(request: HttpRequest) -> str | None:
     return request.GET.get("access_token") or None
 
 
+async def run_sync(function, /, **kwargs):
+    """Run a database read for a stream in a worker thread, and hand its connection back at once.
+
+    A streaming response ends its request only when the stream closes, and Django returns a
+    request's database connections then: a stream would otherwise hold one for its whole life,
+    and a few dozen open streams would exhaust the pool for every other request."""
+
+    def call():
+        try:
+            return function(**kwargs)
+        finally:
+            for connection in connections.all(initialized_only=True):
+                if not connection.in_atomic_block:  # (a test's transaction stays open)
+                    connection.close()
+
+    return await sync_to_async(call)()
+
+
 async def stream_user(request: HttpRequest):
     """The user an access token names; ``StreamRefused`` as the API answers without one."""
     token = _token(request)
@@ -65,7 +84,7 @@ async def stream_user(request: HttpRequest):
         access_token_touch(access_token=access_token, ip_address=client_ip(request))
         return access_token.user
 
-    user = await sync_to_async(authenticate)()
+    user = await run_sync(authenticate)
     if user is None:
         raise StreamRefused(401, INVALID_TOKEN, code="invalid_token")
     return user

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from console.api.views import QuantaAPIView
 from products import selectors, services
 from products.serializers import ProductCreateSerializer, ProductInfoSerializer, product_info
+from products.team import role_from_input, role_info
 
 _PRODUCT_LIST = inline_serializer("ProductList", {"products": ProductInfoSerializer(many=True)})
 _PRODUCT = inline_serializer("ProductDetail", {"product": ProductInfoSerializer()})
@@ -67,3 +69,93 @@ class ProductView(QuantaAPIView):
     def get(self, request, product: str):
         access = selectors.product_access(user=request.user, id_or_slug=product)
         return Response({"product": product_info(access.product)})
+
+
+# --- Team ---------------------------------------------------------------------------------------------------
+def _member(membership) -> dict:
+    return {
+        "username": membership.user.email,
+        "role": role_info(membership.role),
+        "joined_at": membership.created_at,
+    }
+
+
+def _invited(invitation) -> dict:
+    return {
+        "username": invitation.user.email,
+        "role": role_info(invitation.role),
+        "invited_at": invitation.created_at,
+        "invited_by": invitation.invited_by.email if invitation.invited_by else None,
+    }
+
+
+class TeamInviteSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=254)
+    role = serializers.CharField(required=False, allow_blank=True, max_length=32)
+
+
+class TeamView(QuantaAPIView):
+    @extend_schema(
+        operation_id="product_team_list",
+        summary="The product's team and its pending invitations",
+        responses=inline_serializer(
+            "TeamList",
+            {
+                "ok": serializers.BooleanField(),
+                "team": serializers.ListField(child=serializers.DictField()),
+                "invitations": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
+    def get(self, request, product: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="team.read")
+        members = selectors.team_members(product=access.product)
+        invitations = selectors.team_invitations(product=access.product)
+        return Response(
+            {
+                "ok": True,
+                "team": [_member(m) for m in members],
+                "invitations": [_invited(i) for i in invitations],
+            }
+        )
+
+    @extend_schema(
+        operation_id="product_team_invite",
+        summary="Invite someone with an account to the team",
+        request=TeamInviteSerializer,
+        responses=inline_serializer(
+            "TeamInvited", {"ok": serializers.BooleanField(), "invited": serializers.DictField()}
+        ),
+    )
+    def post(self, request, product: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="team.manage")
+        serializer = TeamInviteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation = services.team_invite(
+            actor=request.user,
+            product=access.product,
+            email=serializer.validated_data["username"],
+            role=role_from_input(serializer.validated_data.get("role")),
+            via="api",
+        )
+        return Response({"ok": True, "invited": _invited(invitation)})
+
+
+class TeamMemberView(QuantaAPIView):
+    @extend_schema(
+        operation_id="product_team_remove",
+        summary="Remove a member, cancel their invitation, or leave the team (your own username)",
+        responses=inline_serializer("TeamRemoved", {"ok": serializers.BooleanField()}),
+    )
+    def delete(self, request, product: str, username: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="team.read")
+        invitation = selectors.team_invitation_for(product=access.product, email=username)
+        if invitation is not None:
+            access.require("team.manage")
+            services.invitation_cancel(actor=request.user, invitation=invitation, via="api")
+            return Response({"ok": True})
+        member = selectors.team_member_user(product=access.product, email=username)
+        services.member_remove(
+            actor=request.user, actor_role=access.role, product=access.product, member=member, via="api"
+        )
+        return Response({"ok": True})

@@ -78,3 +78,27 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.role} of {self.product_id}"
+
+
+class Invitation(models.Model):
+    """An invitation to join a product's team, waiting for the invited person to accept or decline.
+    Only people with an account are invited; accepting turns it into a Membership."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="product_invitations"
+    )
+    role = models.CharField(max_length=16, choices=[(role.value, role.value.title()) for role in Role])
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "user"], name="invitation_one_per_user"),
+            models.CheckConstraint(condition=~Q(role="owner"), name="invitation_not_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} invited to {self.product_id} as {self.role}"

@@ -105,8 +105,16 @@ def _victim_device(victim) -> dict[str, str]:
     return {"device_id": device_id, "device": device_id}
 
 
+def _victim_product(victim) -> dict[str, str]:
+    from products.services import product_create
+
+    product = product_create(user=victim, name="Victim fleet", platform_id=13)
+    return {"product": str(product.id)}
+
+
 VICTIM_OBJECTS: dict[str, Callable] = {
     "accounts:token-revoke": _victim_token,
+    **{f"products:{name}": _victim_product for name in ("overview", "events")},
     **{
         f"devices:{name}": _victim_device
         for name in ("detail", "rename", "notes", "unclaim", "call", "variable", "ping", "signal")

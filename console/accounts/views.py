@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from console.accounts import selectors, services
 from console.accounts.forms import LoginForm, PasswordResetForm, ProfileForm, SignUpForm, TokenCreateForm
+from console.accounts.landing import login_landing
 from console.accounts.tokens import PERMANENT_TOKEN_SECONDS, is_permanent
 from console.errors import ApplicationError
 from console.http import client_ip
@@ -30,6 +31,10 @@ class LoginView(auth_views.LoginView):
         response = super().form_valid(form)  # login() rotates the session key
         services.user_logged_in(user=form.get_user(), ip_address=client_ip(self.request), via="console")
         return response
+
+    def get_success_url(self) -> str:
+        # A page the user asked for comes first; otherwise what waits for them (invitations).
+        return self.get_redirect_url() or login_landing(self.request.user) or super().get_success_url()
 
 
 @login_not_required

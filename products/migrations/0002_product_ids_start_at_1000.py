@@ -9,7 +9,9 @@ def start_ids_at_first_product_id(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     with schema_editor.connection.cursor() as cursor:
         if vendor == "postgresql":
-            cursor.execute(f"ALTER TABLE {table} ALTER COLUMN id RESTART WITH {FIRST_PRODUCT_ID}")
+            cursor.execute(
+                f"ALTER TABLE {table} ALTER COLUMN id SET START WITH {FIRST_PRODUCT_ID} RESTART WITH {FIRST_PRODUCT_ID}"
+            )
         elif vendor == "sqlite":
             # AUTOINCREMENT tables continue from sqlite_sequence.
             cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])

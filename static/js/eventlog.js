@@ -1,5 +1,5 @@
 /*
- * The event log (templates/events/_event_log.html), on /events/ and on a device's page.
+ * The event log (templates/events/_event_log.html), on /events/, a device's page and a product's pages.
  *
  * Events come from the console websocket's "events" stream (realtime.js), already filtered by the
  * server: the first message carries the recent history, the next ones live events. The list shows
@@ -7,6 +7,7 @@
  * height, only the visible rows plus an overscan are in the DOM), at most MAX_EVENTS of them.
  *
  *   [data-event-log]                  the component; data-device-id fixes it to one device,
+ *                                     data-product-id to one product's events,
  *                                     data-sync-url keeps the filter in the address bar (?q=)
  *   [data-event-log-filter]           the filter input (debounced); the server's error shows below
  *   [data-filter-example]             in the Advanced panel: adds its value to the filter
@@ -253,6 +254,7 @@
     this.root = root;
     this.prefix = "eventlog" + logCount;
     this.deviceId = root.getAttribute("data-device-id") || "";
+    this.productId = parseInt(root.getAttribute("data-product-id") || "", 10) || null;
     this.syncUrl = root.hasAttribute("data-sync-url");
     this.exportUrl = root.getAttribute("data-export-url");
     this.deviceUrl = root.getAttribute("data-device-url");
@@ -731,6 +733,9 @@
     var params = { filter: this.filterText, history: true };
     if (this.deviceId) {
       params.device_id = this.deviceId;
+    }
+    if (this.productId) {
+      params.product_id = this.productId;
     }
     var self = this;
     realtime.subscribe(id, "events", params, function (message) {
