@@ -407,6 +407,9 @@ QUANTA_DEVICE_BAD_FRAME_LIMIT = env.int("QUANTA_DEVICE_BAD_FRAME_LIMIT", default
 QUANTA_LAST_HEARD_RESOLUTION_SECONDS = 60
 QUANTA_GATEWAY_FLUSH_SECONDS = env.float("QUANTA_GATEWAY_FLUSH_SECONDS", default=5)
 QUANTA_CLAIM_CODE_TTL_SECONDS = 24 * 3600
+# Importing device ids into a product: one file or request at most.
+QUANTA_IMPORT_MAX_IDS = env.int("QUANTA_IMPORT_MAX_IDS", default=100_000)
+QUANTA_IMPORT_MAX_BYTES = env.int("QUANTA_IMPORT_MAX_BYTES", default=4 * 1024 * 1024)
 # Publish limit per device (Particle: 1 event per second on average, bursts of 4).
 QUANTA_PUBLISH_RATE_PER_SECOND = env.float("QUANTA_PUBLISH_RATE_PER_SECOND", default=1.0)
 QUANTA_PUBLISH_BURST = env.int("QUANTA_PUBLISH_BURST", default=4)

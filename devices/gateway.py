@@ -42,6 +42,7 @@ PROTOCOL_VERSION = 1
 CLOSE_TOO_BIG = 1009
 CLOSE_BAD_FRAMES = 4400
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_DENIED = 4403
 CLOSE_HANDSHAKE_TIMEOUT = 4408
 CLOSE_REPLACED = 4409
 CLOSE_SILENT = 4410
@@ -298,6 +299,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
             )
         )
         self.handshake_timer.cancel()
+        if result.refused:
+            await self.send_frame({"type": "error", "code": "denied", "message": result.refused})
+            self.closing = True
+            await self.close(code=CLOSE_DENIED)
+            return
         self.device_id = device.id
         self.owner_id = result.device.owner_id
         self.product_id = result.device.product_id

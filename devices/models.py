@@ -29,6 +29,8 @@ class Device(models.Model):
     imei = models.CharField(max_length=17, blank=True)
     notes = models.TextField(blank=True)
     development = models.BooleanField(default=False)
+    # Joined a product by asking for it at handshake, waiting for the team to approve or deny it.
+    quarantined = models.BooleanField(default=False)
 
     # What the device last reported at its handshake.
     online = models.BooleanField(default=False)
@@ -76,6 +78,24 @@ class Device(models.Model):
 
         platform = platform_get(self.platform_id)
         return bool(platform and platform.cellular)
+
+
+class ProductDenial(models.Model):
+    """A device a product's team removed with ``deny``: it may not join that product again (at
+    handshake) unless the team imports it."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="denials")
+    product = models.ForeignKey("products.Product", on_delete=models.CASCADE, related_name="denials")
+    denied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "product"], name="product_denial_once")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} denied by {self.product_id}"
 
 
 class ClaimCode(models.Model):

@@ -15,6 +15,7 @@ from console.errors import ApplicationError, Conflict, NotFound, PermissionDenie
 from console.platforms import Platform
 from console.services import audit_record
 from devices import calls, naming
+from devices.imports import product_join_at_handshake
 from devices.keys import KeyPair, key_pair_generate
 from devices.models import ClaimCode, DataUsage, Device, GatewayProcess
 from products.models import Product
@@ -235,6 +236,7 @@ class HandshakeResult:
     device: Device
     replaced_channel: str  # a previous session's channel, to be told to close
     event_data_limit: int | None = None  # the product's, when it raised Particle's 1024 bytes
+    refused: str | None = None  # why the device may not connect (its product denied it)
 
 
 @transaction.atomic
@@ -249,6 +251,8 @@ def device_handshake_record(handshake: Handshake) -> HandshakeResult:
     device.last_heard = now
     device.last_ip_address = handshake.ip_address
     device.firmware_product_id = handshake.firmware_product_id
+    if refused := product_join_at_handshake(device):
+        return HandshakeResult(device=device, replaced_channel="", refused=refused)
     device.firmware_version = handshake.firmware_version
     device.system_firmware_version = handshake.system_version
     device.functions = handshake.functions
