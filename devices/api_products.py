@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import F
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -19,9 +23,10 @@ from products.selectors import product_access
 SORTS = {
     "deviceName": ("name", "id"),
     "deviceId": ("id",),
-    "firmwareVersion": (F("firmware_version").asc(nulls_first=True), "id"),
-    "lastConnection": (F("last_heard").asc(nulls_first=True), "id"),
+    "firmwareVersion": ("firmware_version", "id"),
+    "lastConnection": ("last_heard", "id"),
 }
+_NULLABLE = {"firmware_version", "last_heard"}  # unset sorts first ascending, last descending
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -44,8 +49,39 @@ def product_device_summary(device: Device) -> dict:
     return {**device_summary(device), "quarantined": device.quarantined, "denied": False, "groups": []}
 
 
+def _ordering(sort: str, *, descending: bool) -> list:
+    # Built per request: an OrderBy expression is mutable, so none is shared between requests.
+    keys: list = []
+    for name in SORTS[sort]:
+        if name in _NULLABLE:
+            keys.append(F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_first=True))
+        else:
+            keys.append(f"-{name}" if descending else name)
+    return keys
+
+
+def _content_length_from_body(request) -> None:
+    """particle-api-js streams a file given as a path (``addDeviceToProduct({file: 'ids.txt'})``)
+    with ``Transfer-Encoding: chunked`` and no Content-Length. The ASGI handler has already read
+    the whole body into a temporary file, but Django and DRF parse nothing without a length: take
+    it from that file."""
+    if request.META.get("CONTENT_LENGTH") or request.method != "POST":
+        return
+    body = getattr(request, "_stream", None)  # the ASGI handler's spooled body
+    if body is None or not callable(getattr(body, "seekable", None)) or not body.seekable():
+        return
+    start = body.tell()
+    size = body.seek(0, os.SEEK_END)
+    body.seek(start)
+    request.META["CONTENT_LENGTH"] = str(size - start)
+
+
 class ProductDeviceListView(QuantaAPIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        _content_length_from_body(request)
+        return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="product_devices_list",
@@ -72,19 +108,14 @@ class ProductDeviceListView(QuantaAPIView):
             devices = devices.filter(name__icontains=value)
         if value := params.get("serialNumber", "").strip():
             devices = devices.filter(serial_number__iexact=value)
+        if params.get("groups", "").strip(" ,"):
+            devices = devices.none()  # devices in these groups only, and no device is in a group yet
         if "quarantined" in params:
             devices = devices.filter(quarantined=params["quarantined"].lower() in _TRUE)
         sort = params.get("sortAttr", "deviceName")
         if sort not in SORTS:
             raise ApplicationError(f"sortAttr is one of {', '.join(SORTS)}.", field="sortAttr")
-        ordering = SORTS[sort]
-        if params.get("sortDir", "asc").lower() == "desc":
-            ordering = tuple(
-                (key[1:] if key.startswith("-") else f"-{key}")
-                if isinstance(key, str)
-                else key.desc(nulls_last=True)
-                for key in ordering
-            )
+        ordering = _ordering(sort, descending=params.get("sortDir", "asc").lower() == "desc")
         paginator = ProductDevicePagination()
         page = paginator.paginate_queryset(devices.order_by(*ordering), request, view=self)
         return paginator.get_paginated_response([product_device_summary(device) for device in page])
@@ -120,8 +151,20 @@ class ProductDeviceListView(QuantaAPIView):
         return Response(result.as_api())
 
 
+class _BodyTooLarge(ApplicationError):
+    status_code = 413
+
+
 def _ids_from_request(request) -> imports.ParsedIds:
-    upload = request.FILES.get("file")
+    try:
+        upload = request.FILES.get("file")  # parses the body
+    except RequestDataTooBig:
+        # A long JSON list of ids: Django caps request bodies other than uploaded files.
+        raise _BodyTooLarge(
+            f"The request is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes. Send that many "
+            "device IDs as a file, one per line.",
+            field="ids",
+        ) from None
     if upload is not None:
         imports.import_file_size_check(upload.size)  # before reading it
         return imports.device_ids_from_file(upload.read())

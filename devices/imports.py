@@ -218,8 +218,8 @@ def product_join_at_handshake(device: Device) -> str | None:
         return None  # firmware for a product that does not exist here: the device stays outside
     if product.platform_id != device.platform_id:
         return (
-            f"Product {product.id} is for {platform_name(product.platform_id)} devices; "
-            f"this device is a {platform_name(device.platform_id)}."
+            f"Product {product.id} is for {platform_name(product.platform_id)} devices, "
+            f"not {platform_name(device.platform_id)} devices."
         )
     if ProductDenial.objects.filter(device=device, product=product).exists():
         return f"Product {product.id} denied this device."

@@ -37,8 +37,9 @@ class Device(models.Model):
     last_heard = models.DateTimeField(null=True, blank=True)
     last_handshake_at = models.DateTimeField(null=True, blank=True)
     last_ip_address = models.GenericIPAddressField(null=True, blank=True)
-    firmware_product_id = models.PositiveIntegerField(null=True, blank=True)
-    firmware_version = models.PositiveIntegerField(null=True, blank=True)
+    # Up to 2^32 - 1, as the protocol allows.
+    firmware_product_id = models.PositiveBigIntegerField(null=True, blank=True)
+    firmware_version = models.PositiveBigIntegerField(null=True, blank=True)
     system_firmware_version = models.CharField(max_length=32, blank=True)
     functions = models.JSONField(default=list, blank=True)
     variables = models.JSONField(default=dict, blank=True)

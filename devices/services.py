@@ -243,6 +243,10 @@ class HandshakeResult:
 def device_handshake_record(handshake: Handshake) -> HandshakeResult:
     device = Device.objects.select_for_update().get(id=handshake.device_id)
     replaced = device.gateway_channel if device.online and device.gateway_channel else ""
+    # Refused first: a device its product turned away changes nothing (not even a claim code).
+    device.firmware_product_id = handshake.firmware_product_id
+    if refused := product_join_at_handshake(device):
+        return HandshakeResult(device=device, replaced_channel="", refused=refused)
     if handshake.claim_code:
         _claim_with_code(device, handshake.claim_code)
     now = timezone.now()
@@ -250,9 +254,6 @@ def device_handshake_record(handshake: Handshake) -> HandshakeResult:
     device.last_handshake_at = now
     device.last_heard = now
     device.last_ip_address = handshake.ip_address
-    device.firmware_product_id = handshake.firmware_product_id
-    if refused := product_join_at_handshake(device):
-        return HandshakeResult(device=device, replaced_channel="", refused=refused)
     device.firmware_version = handshake.firmware_version
     device.system_firmware_version = handshake.system_version
     device.functions = handshake.functions
