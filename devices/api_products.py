@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import F
@@ -60,28 +58,8 @@ def _ordering(sort: str, *, descending: bool) -> list:
     return keys
 
 
-def _content_length_from_body(request) -> None:
-    """particle-api-js streams a file given as a path (``addDeviceToProduct({file: 'ids.txt'})``)
-    with ``Transfer-Encoding: chunked`` and no Content-Length. The ASGI handler has already read
-    the whole body into a temporary file, but Django and DRF parse nothing without a length: take
-    it from that file."""
-    if request.META.get("CONTENT_LENGTH") or request.method != "POST":
-        return
-    body = getattr(request, "_stream", None)  # the ASGI handler's spooled body
-    if body is None or not callable(getattr(body, "seekable", None)) or not body.seekable():
-        return
-    start = body.tell()
-    size = body.seek(0, os.SEEK_END)
-    body.seek(start)
-    request.META["CONTENT_LENGTH"] = str(size - start)
-
-
 class ProductDeviceListView(QuantaAPIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
-
-    def initialize_request(self, request, *args, **kwargs):
-        _content_length_from_body(request)
-        return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="product_devices_list",
