@@ -1,6 +1,7 @@
 """Create the demo account and its demo fleet (idempotent).
 
-The demo fleet is 25 devices owned by the demo account; their private keys go to
+The demo fleet is 25 devices owned by the demo account, its Boron devices in a demo product with
+a second demo account on the team; their private keys go to
 ``$QUANTA_VAR_DIR/demo-fleet.jsonl`` for ``manage.py simulate_fleet`` (``make run`` starts it).
 The key file is written once and left alone while it matches the devices; if it was lost or no
 longer matches (say the database was reset), the devices get new keys and the file is rewritten.
@@ -18,11 +19,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from console.accounts.models import User
+from console.permissions import Role
 from console.platforms import PLATFORMS_BY_SLUG
+from devices.imports import device_ids_parse, devices_import
 from devices.keys import sign, signature_valid
 from devices.models import Device
 from devices.services import device_key_rotate, devices_provision
 from devices.simulator import KeyFileError, load_keys
+from products.models import Membership, Product
+from products.services import product_create
 
 DEMO_EMAIL = "demo@quanta.local"
 DEMO_PASSWORD = "quanta-demo-2026"  # noqa: S105 (documented demo credentials)
@@ -135,6 +140,33 @@ def demo_fleet_seed(user: User, key_path: Path) -> tuple[int, int, bool]:
     return provisioned, rotated, not up_to_date
 
 
+DEMO_PRODUCT_NAME = "Farm sensors"
+DEMO_TEAMMATE_EMAIL = "teammate@quanta.local"
+
+
+def demo_product_seed(user: User, password: str) -> Product:
+    """The demo product: the Boron part of the demo fleet imported into it, and a second demo
+    account on its team as a developer."""
+    product = Product.objects.filter(owner=user, name=DEMO_PRODUCT_NAME).first()
+    if product is None:
+        product = product_create(
+            user=user,
+            name=DEMO_PRODUCT_NAME,
+            platform_id=PLATFORMS_BY_SLUG["boron"].id,
+            description="Soil, water and storage sensors around the farm, on LTE.",
+            via="cli",
+        )
+    boron_ids = Device.objects.filter(owner=user, name__in=DEMO_FLEET["boron"]).values_list("id", flat=True)
+    devices_import(actor=user, product=product, parsed=device_ids_parse(boron_ids), via="cli")
+    teammate = User.objects.filter(email__iexact=DEMO_TEAMMATE_EMAIL).first()
+    if teammate is None:
+        teammate = User.objects.create_user(
+            email=DEMO_TEAMMATE_EMAIL, password=password, first_name="Team", last_name="Mate"
+        )
+    Membership.objects.get_or_create(product=product, user=teammate, defaults={"role": Role.DEVELOPER})
+    return product
+
+
 class Command(BaseCommand):
     help = "Create the demo account (or reset its password) and its demo fleet of simulated devices."
 
@@ -167,3 +199,10 @@ class Command(BaseCommand):
         detail = f" ({', '.join(changes)})" if changes else ""
         verb = "written to" if written else "in"
         self.stdout.write(self.style.SUCCESS(f"Demo fleet: {count} devices{detail}; keys {verb} {key_path}"))
+        product = demo_product_seed(user, password)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo product: {product.name} (product {product.id}), with {DEMO_TEAMMATE_EMAIL} / "
+                f"{password} on its team as a developer"
+            )
+        )
