@@ -156,8 +156,9 @@ def demo_product_seed(user: User, password: str) -> Product:
             description="Soil, water and storage sensors around the farm, on LTE.",
             via="cli",
         )
-    boron_ids = Device.objects.filter(owner=user, name__in=DEMO_FLEET["boron"]).values_list("id", flat=True)
-    devices_import(actor=user, product=product, parsed=device_ids_parse(boron_ids), via="cli")
+    outside = Device.objects.filter(owner=user, name__in=DEMO_FLEET["boron"], product__isnull=True)
+    if outside_ids := list(outside.values_list("id", flat=True)):
+        devices_import(actor=user, product=product, parsed=device_ids_parse(outside_ids), via="cli")
     teammate = User.objects.filter(email__iexact=DEMO_TEAMMATE_EMAIL).first()
     if teammate is None:
         teammate = User.objects.create_user(
