@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include(console_patterns)),
     path("", include("console.accounts.urls")),
     path("devices/", include("devices.urls")),
+    path("products/<str:product>/devices/", include("devices.urls_products")),
     path("products/", include("products.urls")),
     path("events/", include("events.urls")),
     path("invitations/", include("products.urls_invitations")),

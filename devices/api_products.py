@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db.models import F
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -13,18 +12,18 @@ from rest_framework.response import Response
 from console.api.pagination import PageNumberPagination
 from console.api.views import QuantaAPIView
 from console.errors import ApplicationError
-from devices import imports
+from devices import imports, selectors
 from devices.models import Device
 from devices.serializers import DeviceDetailSerializer, DeviceSummarySerializer, device_detail, device_summary
 from products.selectors import product_access
 
+# Particle's sortAttr values, and the sorts of the list's selector (shared with the console page).
 SORTS = {
-    "deviceName": ("name", "id"),
-    "deviceId": ("id",),
-    "firmwareVersion": ("firmware_version", "id"),
-    "lastConnection": ("last_heard", "id"),
+    "deviceName": "name",
+    "deviceId": "id",
+    "firmwareVersion": "firmware_version",
+    "lastConnection": "last_heard",
 }
-_NULLABLE = {"firmware_version", "last_heard"}  # unset sorts first ascending, last descending
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -45,17 +44,6 @@ class ProductDevicePagination(PageNumberPagination):
 
 def product_device_summary(device: Device) -> dict:
     return {**device_summary(device), "quarantined": device.quarantined, "denied": False, "groups": []}
-
-
-def _ordering(sort: str, *, descending: bool) -> list:
-    # Built per request: an OrderBy expression is mutable, so none is shared between requests.
-    keys: list = []
-    for name in SORTS[sort]:
-        if name in _NULLABLE:
-            keys.append(F(name).desc(nulls_last=True) if descending else F(name).asc(nulls_first=True))
-        else:
-            keys.append(f"-{name}" if descending else name)
-    return keys
 
 
 class ProductDeviceListView(QuantaAPIView):
@@ -79,23 +67,22 @@ class ProductDeviceListView(QuantaAPIView):
     def get(self, request, product: str):
         access = product_access(user=request.user, id_or_slug=product, action="device.read")
         params = request.query_params
-        devices = Device.objects.filter(product=access.product).select_related("owner")
-        if value := params.get("deviceId", "").strip().lower():
-            devices = devices.filter(id__startswith=value)
-        if value := params.get("deviceName", "").strip():
-            devices = devices.filter(name__icontains=value)
-        if value := params.get("serialNumber", "").strip():
-            devices = devices.filter(serial_number__iexact=value)
-        if params.get("groups", "").strip(" ,"):
-            devices = devices.none()  # devices in these groups only, and no device is in a group yet
-        if "quarantined" in params:
-            devices = devices.filter(quarantined=params["quarantined"].lower() in _TRUE)
         sort = params.get("sortAttr", "deviceName")
         if sort not in SORTS:
             raise ApplicationError(f"sortAttr is one of {', '.join(SORTS)}.", field="sortAttr")
-        ordering = _ordering(sort, descending=params.get("sortDir", "asc").lower() == "desc")
+        devices = selectors.product_device_list(
+            product=access.product,
+            device_id=params.get("deviceId", ""),
+            name=params.get("deviceName", ""),
+            serial_number=params.get("serialNumber", ""),
+            quarantined=params["quarantined"].lower() in _TRUE if "quarantined" in params else None,
+            sort=SORTS[sort],
+            descending=params.get("sortDir", "asc").lower() == "desc",
+        )
+        if params.get("groups", "").strip(" ,"):
+            devices = devices.none()  # devices in these groups only, and no device is in a group yet
         paginator = ProductDevicePagination()
-        page = paginator.paginate_queryset(devices.order_by(*ordering), request, view=self)
+        page = paginator.paginate_queryset(devices, request, view=self)
         return paginator.get_paginated_response([product_device_summary(device) for device in page])
 
     @extend_schema(

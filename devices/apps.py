@@ -20,3 +20,14 @@ class DevicesConfig(AppConfig):
                 active_for=("devices:detail",),
             )
         )
+        # A product's Devices page, in the sidebar's product context (see products/apps.py).
+        nav.nav_register(
+            nav.NavItem(
+                key="product-devices",
+                label="Devices",
+                url_name="product_devices:list",
+                icon="cpu",
+                order=20,
+                section=nav.Section.PRODUCT,
+            )
+        )

@@ -68,3 +68,15 @@ class VariableForm(forms.Form):
 
 class SignalForm(forms.Form):
     on = forms.TypedChoiceField(choices=[("1", "on"), ("0", "off")], coerce=lambda value: value == "1")
+
+
+class ProductDeviceImportForm(forms.Form):
+    # Empty files pass here: device_ids_from_file explains what a file of ids should hold.
+    file = forms.FileField(
+        allow_empty_file=True,
+        error_messages={"required": "Choose a .txt file with one device ID per line."},
+    )
+
+
+class ProductDeviceRemoveForm(forms.Form):
+    deny = forms.BooleanField(required=False)

@@ -63,6 +63,8 @@ class Device(models.Model):
             models.Index(fields=["owner", "name"], name="device_owner_name"),
             models.Index(fields=["owner", "-last_heard"], name="device_owner_last_heard"),
             models.Index(fields=["product", "name"], name="device_product_name"),
+            models.Index(fields=["product", "-last_heard"], name="device_product_last_heard"),
+            models.Index(fields=["product", "firmware_version"], name="device_product_firmware"),
             models.Index(fields=["gateway_process"], name="device_gateway_online", condition=Q(online=True)),
         ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from console.errors import NotFound
 from devices.models import Device
@@ -57,3 +57,56 @@ def device_get_for_hello(*, device_id: str) -> Device | None:
         )
         .first()
     )
+
+
+# A product's devices, as its console page and /v1/products/:p/devices list them. Each sort ends on
+# the primary key, so pages never overlap.
+PRODUCT_DEVICE_SORTS = {
+    "name": ("name", "id"),
+    "id": ("id",),
+    "firmware_version": ("firmware_version", "id"),
+    "last_heard": ("last_heard", "id"),
+}
+_NULLABLE = {"firmware_version", "last_heard"}  # unset sorts first ascending, last descending
+
+
+def product_device_ordering(sort: str, *, descending: bool = False) -> list:
+    """The ORDER BY of a sort of ``PRODUCT_DEVICE_SORTS`` (KeyError for another). Built per call:
+    an OrderBy expression is mutable, so none is shared between queries."""
+    keys: list = []
+    for column in PRODUCT_DEVICE_SORTS[sort]:
+        if column in _NULLABLE:
+            keys.append(F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_first=True))
+        else:
+            keys.append(f"-{column}" if descending else column)
+    return keys
+
+
+def product_device_list(
+    *,
+    product,
+    search: str = "",
+    device_id: str = "",
+    name: str = "",
+    serial_number: str = "",
+    quarantined: bool | None = None,
+    online: bool | None = None,
+    sort: str = "name",
+    descending: bool = False,
+) -> QuerySet[Device]:
+    """The product's devices (with their owners), filtered and sorted. ``search`` matches part of a
+    name or the start of an id; ``device_id`` the start of an id; ``name`` part of a name."""
+    devices = Device.objects.filter(product=product).select_related("owner")
+    if search := search.strip():
+        devices = devices.filter(Q(name__icontains=search) | Q(id__startswith=search.lower()))
+    if device_id := device_id.strip().lower():
+        devices = devices.filter(id__startswith=device_id)
+    if name := name.strip():
+        devices = devices.filter(name__icontains=name)
+    if serial_number := serial_number.strip():
+        devices = devices.filter(serial_number__iexact=serial_number)
+    if quarantined is not None:
+        devices = devices.filter(quarantined=quarantined)
+    if online is not None:
+        devices = devices.filter(online=online)
+    return devices.order_by(*product_device_ordering(sort, descending=descending))

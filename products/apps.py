@@ -42,10 +42,11 @@ class ProductsConfig(AppConfig):
                 context="product",
             )
         )
-        # A product's own pages. Devices and Team join when their pages exist.
+        # A product's own pages (devices/apps.py adds Devices).
         for key, label, url_name, icon, order in (
             ("product-overview", "Overview", "products:overview", "layers", 10),
             ("product-events", "Events", "products:events", "activity", 30),
+            ("product-team", "Team", "products:team", "users", 40),
         ):
             nav.nav_register(
                 nav.NavItem(

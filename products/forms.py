@@ -1,12 +1,15 @@
-"""Console forms for products. They check the shape of the input; ``product_create`` decides the
-rest (name and description rules) and its messages are shown on the field they name."""
+"""Console forms for products and their teams. They check the shape of the input; the services
+(``product_create``, ``team_invite``) decide the rest and their messages are shown on the field
+they name."""
 
 from __future__ import annotations
 
 from django import forms
 
+from console.permissions import Role
 from console.platforms import PLATFORMS
 from products.services import MAX_NAME_LENGTH
+from products.team import INVITABLE_ROLES, ROLE_NAMES
 
 MAX_DESCRIPTION_LENGTH = 1000
 GENERATIONS = {4: "Gen 4", 3: "Gen 3", 2: "Gen 2", 1: "Gen 1", 0: "Other"}
@@ -58,3 +61,56 @@ class ProductCreateForm(forms.Form):
             attrs={"rows": 3, "maxlength": MAX_DESCRIPTION_LENGTH + 200, "placeholder": "What the fleet does"}
         ),
     )
+
+
+# What each invitable role may do, in plain words. console/permissions.py is the source of truth;
+# tests/products/test_team_pages.py holds these sentences to it.
+ROLE_DESCRIPTIONS = {
+    Role.ADMINISTRATOR: "Everything but deleting the product or changing its billing: the team, "
+    "settings, devices and firmware releases.",
+    Role.DEVELOPER: "Uploads firmware, publishes events, calls functions, and manages groups and "
+    "integrations. Cannot release firmware or change the team.",
+    Role.SUPPORT: "Looks after customers and their devices: renames them, calls functions, locks "
+    "firmware. Cannot upload firmware.",
+    Role.VIEWER: "Sees devices, events, firmware and the team, and changes nothing.",
+}
+
+
+class TeamInviteForm(forms.Form):
+    """Who to invite and as what. ``team_invite`` decides whether they can be (an account, not on
+    the team yet, a free seat); its messages are shown on the field they name."""
+
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        help_text="The address they sign in with.",
+        error_messages={
+            "required": "Enter the email address of the person to invite.",
+            "invalid": "Enter an email address, like name@example.com.",
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@example.com"}),
+    )
+    role = forms.ChoiceField(
+        label="Role",
+        choices=[(role.value, ROLE_NAMES[role]) for role in INVITABLE_ROLES],
+        initial=Role.DEVELOPER.value,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose the role to invite them as.",
+            "invalid_choice": "Choose one of the roles in the list.",
+        },
+    )
+
+    def clean_role(self) -> Role:
+        return Role(self.cleaned_data["role"])
+
+    def role_options(self) -> list[dict]:
+        """The role radios with each role's name and what it may do, for the template."""
+        return [
+            {
+                "radio": radio,
+                "name": radio.choice_label,
+                "description": ROLE_DESCRIPTIONS[Role(radio.data["value"])],
+            }
+            for radio in self["role"]
+        ]

@@ -3,7 +3,7 @@ product's numeric id or its slug."""
 
 from django.urls import path
 
-from products import views
+from products import team_views, views
 
 app_name = "products"
 
@@ -12,4 +12,17 @@ urlpatterns = [
     path("new/", views.product_new, name="new"),
     path("<str:product>/", views.product_overview, name="overview"),
     path("<str:product>/events/", views.product_events, name="events"),
+    path("<str:product>/team/", team_views.team, name="team"),
+    path("<str:product>/team/invite/", team_views.team_invite, name="team-invite"),
+    path(
+        "<str:product>/team/invitations/<int:invitation_id>/cancel/",
+        team_views.team_invitation_cancel,
+        name="team-invitation-cancel",
+    ),
+    path(
+        "<str:product>/team/members/<int:user_id>/remove/",
+        team_views.team_member_remove,
+        name="team-member-remove",
+    ),
+    path("<str:product>/team/leave/", team_views.team_leave, name="team-leave"),
 ]

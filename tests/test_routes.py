@@ -112,9 +112,39 @@ def _victim_product(victim) -> dict[str, str]:
     return {"product": str(product.id)}
 
 
+def _victim_team(victim) -> dict[str, str]:
+    """The victim's product with a pending invitation and a member besides its owner."""
+    from console.accounts.models import User
+    from products.models import Invitation, Membership
+
+    values = _victim_product(victim)
+    colleague = User.objects.create_user(email="colleague@example.com", password="x-unused-9")
+    invitee = User.objects.create_user(email="invitee@example.com", password="x-unused-9")
+    Membership.objects.create(product_id=values["product"], user=colleague, role="developer")
+    invitation = Invitation.objects.create(product_id=values["product"], user=invitee, role="viewer")
+    return {**values, "invitation_id": str(invitation.pk), "user_id": str(colleague.pk)}
+
+
+def _victim_product_device(victim) -> dict[str, str]:
+    from console.platforms import PLATFORMS
+    from devices.services import devices_provision
+    from products.services import product_create
+
+    product = product_create(user=victim, name="Victim devices", platform_id=13)
+    device = devices_provision(platform=PLATFORMS[13], count=1, owner=victim, product=product)[0].device
+    Device.objects.filter(pk=device.pk).update(quarantined=True)  # every action would change it
+    return {"product": str(product.id), "device_id": device.id}
+
+
 VICTIM_OBJECTS: dict[str, Callable] = {
     "accounts:token-revoke": _victim_token,
     **{f"products:{name}": _victim_product for name in ("overview", "events")},
+    **{f"product_devices:{name}": _victim_product for name in ("list", "import")},
+    **{f"product_devices:{name}": _victim_product_device for name in ("approve", "deny", "remove")},
+    **{
+        f"products:{name}": _victim_team
+        for name in ("team", "team-invite", "team-invitation-cancel", "team-member-remove", "team-leave")
+    },
     **{
         f"devices:{name}": _victim_device
         for name in ("detail", "rename", "notes", "unclaim", "call", "variable", "ping", "signal")

@@ -396,7 +396,9 @@ def test_the_sidebar_shows_the_product_context_on_product_pages(signed_in, user)
         )
         assert [(href, label) for href, _, label in links] == [
             (f"/products/{product.slug}/", "Overview"),
+            (f"/products/{product.slug}/devices/", "Devices"),
             (f"/products/{product.slug}/events/", "Events"),
+            (f"/products/{product.slug}/team/", "Team"),
         ]
         assert [label for _, attrs, label in links if 'aria-current="page"' in attrs] == [current]
         # The main Products entry is marked as the section the page is in.
@@ -423,4 +425,4 @@ def test_product_entries_are_left_out_without_a_product(rf, user):
     request.user = user
     assert nav.nav_items(request, nav.Section.PRODUCT) == []
     labels = [item.label for item in nav.nav_items(request, nav.Section.PRODUCT, url_kwargs={"product": "x"})]
-    assert labels == ["Overview", "Events"]
+    assert labels == ["Overview", "Devices", "Events", "Team"]

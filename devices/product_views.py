@@ -1,0 +1,292 @@
+"""A product's Devices page (``/products/<product>/devices/``): its devices with search, a status
+filter, sorting and pages, and the Quarantined tab of devices waiting for approval. Managers
+(``device.import``, ``device.quarantine``, ``device.remove``) also import device IDs from a file,
+approve or deny quarantined devices, and remove devices from the product.
+
+The product is looked up through ``products.views._access`` with the action each view needs:
+another team's product is a 404, an action the user's role does not allow is a 403 and changes
+nothing. The import answers JSON for the page's script (``static/js/product-devices.js``); the
+other actions are forms that redirect back to the list with a message.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from console.errors import ApplicationError, NotFound, PermissionDenied
+from console.permissions import role_can
+from devices import imports, selectors
+from devices.forms import ProductDeviceImportForm, ProductDeviceRemoveForm
+from devices.models import Device
+from products.models import Product, QuarantinePolicy
+from products.selectors import product_access
+from products.views import _access, _is_htmx, _product_context
+
+PAGE_SIZE = 50
+SEARCH_MAX_LENGTH = 100
+# What a row shows: no keys, variables or notes are read for a page of devices.
+LIST_FIELDS = (
+    "id",
+    "name",
+    "platform_id",
+    "product_id",
+    "online",
+    "last_heard",
+    "firmware_version",
+    "quarantined",
+    "owner_id",
+    "owner__email",
+)
+
+# The page's ``sort`` values: the selector's sort, and whether it is descending.
+SORTS = {
+    "name": ("name", False),
+    "-name": ("name", True),
+    "-last_heard": ("last_heard", True),
+    "last_heard": ("last_heard", False),
+    "-firmware_version": ("firmware_version", True),
+    "firmware_version": ("firmware_version", False),
+}
+SORT_LABELS = {
+    "name": "Name, A–Z",
+    "-name": "Name, Z–A",
+    "-last_heard": "Last heard, newest first",
+    "last_heard": "Last heard, oldest first",
+    "-firmware_version": "Firmware, newest first",
+    "firmware_version": "Firmware, oldest first",
+}
+DEFAULT_SORT = "name"
+# Which way a column sorts on its first click.
+SORT_FIRST = {"name": "name", "last_heard": "-last_heard", "firmware_version": "-firmware_version"}
+# The status filter: any, online, offline.
+STATUSES = {"": None, "online": True, "offline": False}
+STATUS_LABELS = {"": "Any status", "online": "Online", "offline": "Offline"}
+TAB_QUARANTINED = "quarantined"
+
+DENY_MESSAGE = (
+    "It leaves the product and is refused at its handshake whenever it asks to join again. "
+    "Importing its ID later lets it back in."
+)
+REMOVE_MESSAGE = (
+    "It leaves the product. If its firmware still carries this product's ID, it asks to join "
+    "again at its next handshake."
+)
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+def _list_url(product: Product) -> str:
+    return reverse("product_devices:list", args=[product.slug])
+
+
+def _back(request: HttpRequest, product: Product) -> HttpResponse:
+    """Back to the list the action was taken from (its tab, search and page), or to the list."""
+    url = _list_url(product)
+    back = request.POST.get("next", "")
+    if back.startswith(url) and "//" not in back and "\\" not in back:
+        return redirect(back)
+    return redirect(url)
+
+
+def _device_or_404(product: Product, device_id: str) -> Device:
+    try:
+        return imports.product_device_get(product=product, id_or_name=device_id)
+    except NotFound:
+        raise Http404("No such device in this product.") from None
+
+
+def _sort_columns(sort: str) -> dict[str, dict]:
+    columns = {}
+    for column, first in SORT_FIRST.items():
+        if sort.lstrip("-") == column:
+            descending = sort.startswith("-")
+            columns[column] = {
+                "next": column if descending else f"-{column}",
+                "aria": "descending" if descending else "ascending",
+                "active": True,
+            }
+        else:
+            columns[column] = {"next": first, "aria": None, "active": False}
+    return columns
+
+
+def _size_text(size: int) -> str:
+    """Bytes as the Import dialog's script writes them: "4 MB", "1.5 KB"."""
+    value, unit = float(size), "bytes"
+    for larger in ("KB", "MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    if unit == "bytes":
+        return f"{size} byte{'' if size == 1 else 's'}"
+    number = round(value) if value >= 10 else round(value, 1)
+    return f"{number:g}\u00a0{unit}"
+
+
+def _label(device: Device) -> str:
+    return f"{device.name} ({device.id})" if device.name else device.id
+
+
+# --- the list -----------------------------------------------------------------------------------------
+@require_GET
+def product_device_list(request: HttpRequest, product: str) -> HttpResponse:
+    access = _access(request, product, "device.read")
+    product_obj = access.product
+    search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+    sort = request.GET.get("sort") or DEFAULT_SORT
+    if sort not in SORTS:
+        sort = DEFAULT_SORT
+    status = request.GET.get("status", "")
+    if status not in STATUSES:
+        status = ""
+    tab = TAB_QUARANTINED if request.GET.get("tab") == TAB_QUARANTINED else ""
+
+    # The tabs' counts in one query over the product's index.
+    counts = Device.objects.filter(product=product_obj).aggregate(
+        total=Count("pk"), quarantined=Count("pk", filter=Q(quarantined=True))
+    )
+    selector_sort, descending = SORTS[sort]
+    devices = selectors.product_device_list(
+        product=product_obj,
+        search=search,
+        quarantined=True if tab else None,
+        online=STATUSES[status],
+        sort=selector_sort,
+        descending=descending,
+    ).only(*LIST_FIELDS)
+    paginator = Paginator(devices, PAGE_SIZE)
+    if not search and not status:
+        paginator.count = counts["quarantined"] if tab else counts["total"]  # known: no COUNT query
+    page_obj = paginator.get_page(request.GET.get("page"))
+    count = paginator.count
+    filtered = bool(search or status)
+
+    context = {
+        **_product_context(request, access),
+        "page_title": f"Devices · {product_obj.name}",
+        "page_obj": page_obj,
+        "count": count,
+        "total": counts["total"],
+        "quarantined_total": counts["quarantined"],
+        "search": search,
+        "status": status,
+        "status_options": STATUS_LABELS.items(),
+        "tab": tab,
+        "filtered": filtered,
+        "sort": sort,
+        "sort_columns": _sort_columns(sort),
+        "sort_options": SORT_LABELS.items(),
+        "can_import": role_can(access.role, "device.import"),
+        "can_quarantine": role_can(access.role, "device.quarantine"),
+        "can_remove": role_can(access.role, "device.remove"),
+        "quarantines": product_obj.quarantine_policy == QuarantinePolicy.QUARANTINE,
+        "product_id_text": str(product_obj.id),
+        "import_max_bytes": settings.QUANTA_IMPORT_MAX_BYTES,
+        "import_max_size": _size_text(settings.QUANTA_IMPORT_MAX_BYTES),
+        "import_max_ids": f"{settings.QUANTA_IMPORT_MAX_IDS:,}",
+        "deny_message": DENY_MESSAGE,
+        "remove_message": REMOVE_MESSAGE,
+    }
+    template = "devices/product_list.html"
+    if _is_htmx(request) and request.headers.get("HX-Target") == "device-table":
+        template = "devices/product_list.html#device_table"
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+# --- importing --------------------------------------------------------------------------------------
+def _json_error(message: str, status: int, field: str | None = None) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": message, "field": field}, status=status)
+
+
+@require_POST
+def product_device_import(request: HttpRequest, product: str) -> JsonResponse:
+    """The Import dialog posts a file here and shows the report: ``{ok, result}`` with the API's
+    categories, or ``{ok: false, error}`` (400; 403 and 404 for roles and products)."""
+    try:
+        access = product_access(user=request.user, id_or_slug=product, action="device.import")
+    except NotFound:
+        return _json_error("No such product on your teams.", 404)
+    except PermissionDenied as denied:
+        return _json_error(denied.message, 403)
+    form = ProductDeviceImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _json_error(str(form.errors["file"][0]), 400, "file")
+    upload = form.cleaned_data["file"]
+    try:
+        imports.import_file_size_check(upload.size)  # before reading it
+        parsed = imports.device_ids_from_file(upload.read())
+        result = imports.devices_import(
+            actor=request.user, product=access.product, parsed=parsed, via="console"
+        )
+    except ApplicationError as refused:
+        return _json_error(refused.message, 400, refused.field)
+    return JsonResponse({"ok": True, "result": result.as_api()})
+
+
+# --- one device -----------------------------------------------------------------------------------------
+@require_POST
+def product_device_approve(request: HttpRequest, product: str, device_id: str) -> HttpResponse:
+    """Approve a quarantined device: import its ID."""
+    access = _access(request, product, "device.quarantine")
+    device = _device_or_404(access.product, device_id)
+    if not device.quarantined:
+        messages.info(request, f"{_label(device)} is not waiting for approval: it is in the product.")
+        return _back(request, access.product)
+    result = imports.devices_import(
+        actor=request.user,
+        product=access.product,
+        parsed=imports.ParsedIds(ids=[device.id]),
+        via="console",
+    )
+    if device.id in result.updated:
+        messages.success(request, f"Approved {_label(device)}. It is in {access.product.name} now.")
+    elif device.id in result.nonmember:
+        messages.error(
+            request,
+            f"Could not approve {_label(device)}: it is claimed by someone outside your team. "
+            "Its owner has to unclaim it first, or deny it.",
+        )
+    else:
+        messages.error(request, f"Could not approve {_label(device)}: it changed meanwhile. Try again.")
+    return _back(request, access.product)
+
+
+@require_POST
+def product_device_deny(request: HttpRequest, product: str, device_id: str) -> HttpResponse:
+    """Deny a quarantined device: out of the product, and refused when it asks again."""
+    access = _access(request, product, "device.quarantine")
+    device = _device_or_404(access.product, device_id)
+    imports.device_remove_from_product(
+        actor=request.user, product=access.product, device=device, deny=True, via="console"
+    )
+    messages.success(
+        request,
+        f"Denied {_label(device)}. It is refused when it asks to join again; import its ID to let it in.",
+    )
+    return _back(request, access.product)
+
+
+@require_POST
+def product_device_remove(request: HttpRequest, product: str, device_id: str) -> HttpResponse:
+    """Remove a device from the product; with ``deny``, it is also refused when it asks again."""
+    access = _access(request, product, "device.remove")
+    device = _device_or_404(access.product, device_id)
+    form = ProductDeviceRemoveForm(request.POST)
+    deny = form.is_valid() and form.cleaned_data["deny"]
+    imports.device_remove_from_product(
+        actor=request.user, product=access.product, device=device, deny=deny, via="console"
+    )
+    message = f"Removed {_label(device)} from {access.product.name}."
+    if deny:
+        message += " It is denied: it is refused when it asks to join again."
+    messages.success(request, message)
+    return _back(request, access.product)
