@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import importlib.util
 import os
 import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,21 +29,31 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
+from common import (
+    HOST,
+    backend_description,
+    bounded,
+    cpu_model,
+    database_cpu_seconds,
+    free_port,
+    machine_cpu_seconds,
+    manage,
+    percent,
+    process_cpu_seconds,
+    ratio,
+    server_command,
+    server_env,
+    start_process,
+    stop_process,
+    version,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-HOST = "127.0.0.1"
 WARMUP_SECONDS = 2.0
-SERVER_START_TIMEOUT = 60.0
-SERVER_STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 10.0
-SETUP_TIMEOUT = 600.0
 MAX_SECONDS = 600.0
 MAX_CONCURRENCY = 1024
-DATABASE_PROCESSES = {"postgres", "redis-server"}
 
 
 @dataclass(frozen=True)
@@ -108,56 +116,13 @@ print("BENCH_TOKEN=" + access_token_create(user=user, expires_in_seconds=3600).t
 """
 
 
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-def server_env(var_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "QUANTA_VAR_DIR": str(var_dir),
-            "QUANTA_LOGIN_IP_FAILURE_LIMIT": "1000000",
-            "QUANTA_LOGIN_ACCOUNT_FAILURE_LIMIT": "1000000",
-            "DEBUG": "false",
-            "DJANGO_ENV": "development",
-            "LOG_LEVEL": "WARNING",
-            "ALLOWED_HOSTS": HOST,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        [PYTHON, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SETUP_TIMEOUT,
-        check=False,
-    )
-    if completed.returncode != 0:
-        sys.exit(f"manage.py {args[0]} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    return completed.stdout
-
-
 def prepare(var_dir: Path) -> Stack:
-    env = server_env(var_dir)
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if database_url:
-        engine = "PostgreSQL" if database_url.startswith("postgres") else "DATABASE_URL"
-        backend = f"{engine} ({redacted(database_url)})"
-    else:
-        backend = "SQLite (embedded default, fresh file in a scratch directory)"
-    backend += f", Redis ({redacted(redis_url)})" if redis_url else ", in-memory cache and channel layer"
+    env = server_env(
+        var_dir,
+        QUANTA_LOGIN_IP_FAILURE_LIMIT="1000000",
+        QUANTA_LOGIN_ACCOUNT_FAILURE_LIMIT="1000000",
+    )
+    backend = backend_description("SQLite (embedded default, fresh file in a scratch directory)")
     print(f"Preparing: {backend}", flush=True)
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")  # DEBUG off serves the manifest storage's files
@@ -171,97 +136,22 @@ def prepare(var_dir: Path) -> Stack:
 # --- Servers ---------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def server_command(server: str, port: int) -> list[str]:
-    if server == "daphne":
-        return [PYTHON, "-m", "daphne", "-b", HOST, "-p", str(port), "console.asgi:application"]
-    return [
-        PYTHON, "-m", "uvicorn", "console.asgi:application", "--host", HOST, "--port", str(port),
-        "--no-access-log", "--lifespan", "off",
-    ]  # fmt: skip
-
-
 def start_server(server: str, stack: Stack, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     base_url = f"http://{HOST}:{port}"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            server_command(server, port),
-            cwd=ROOT,
-            env=stack.env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stop_server reaches any child
-        )
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
+
+    def answers() -> bool:
         try:
             httpx.get(f"{base_url}/v1/user", timeout=2.0)
         except httpx.TransportError:
-            time.sleep(0.2)
-            continue
-        return process, base_url
-    stop_server(process)
-    sys.exit(f"{server} did not start on {base_url}; its output:\n{log_path.read_text()[-4000:]}")
+            return False
+        return True
 
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=SERVER_STOP_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of one process, all its threads (Linux /proc only)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_seconds() -> float | None:
-    """Busy CPU time of the whole machine, all cores (Linux /proc only)."""
-    try:
-        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None
-    ticks = [int(value) for value in first[1:9]]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def database_cpu_seconds() -> float:
-    """CPU time of local PostgreSQL and Redis processes, with their exited children (a backend
-    per connection), so a database on this machine is not mistaken for other work."""
-    total = 0.0
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            stat = stat_file.read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if name in DATABASE_PROCESSES:
-            fields = stat.rsplit(")", 1)[1].split()
-            total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
+    # uvicorn with uvloop and httptools, from uvicorn[standard]
+    process = start_process(
+        server_command(server, port), env=stack.env, log_path=log_path, port=port, name=server, probe=answers
+    )
+    return process, base_url
 
 
 def other_cpu(result: Result) -> float | None:
@@ -337,35 +227,10 @@ def run_server(server: str, stack: Stack, scratch: Path, args) -> list[Result]:
             results.append(asyncio.run(measure(server, process, base_url, scenario, stack, args)))
         return results
     finally:
-        stop_server(process)
+        stop_process(process)
 
 
 # --- Report ------------------------------------------------------------------------------------------
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def percent(cpu: float | None, elapsed: float) -> str:
-    return "n/a" if cpu is None or not elapsed else f"{100 * cpu / elapsed:.0f}%"
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else float("nan")
 
 
 def print_report(results: list[Result], stack: Stack, args) -> None:
@@ -421,16 +286,6 @@ def print_report(results: list[Result], stack: Stack, args) -> None:
 
 
 # --- Main --------------------------------------------------------------------------------------------
-
-
-def bounded(kind, low, high):
-    def parse(text: str):
-        value = kind(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
-        return value
-
-    return parse
 
 
 def main() -> None:

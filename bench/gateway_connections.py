@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import base64
 import gc
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -55,7 +54,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,8 +62,34 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from common import (
+    DAPHNE_WEBSOCKET_ARGS,
+    HOST,
+    PYTHON,
+    UVICORN_WEBSOCKET_ARGS,
+    GcWindow,
+    backend_description,
+    bounded,
+    cpu_model,
+    database_cpu_seconds,
+    free_port,
+    gc_state,
+    gc_watch_env,
+    gc_window,
+    machine_cpu_seconds,
+    manage,
+    percent,
+    process_cpu_seconds,
+    raise_fd_limit,
+    ratio,
+    rss_kib,
+    server_command,
+    server_env,
+    start_process,
+    stop_process,
+    version,
+)
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -73,9 +97,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
-HOST = "127.0.0.1"
 PATH = "/device/v1"
 PLATFORM = "boron"
 SYSTEM_VERSION = "5.3.1"
@@ -85,15 +106,12 @@ WARMUP_DEVICES = 20  # provisioned beyond --devices; they connect and leave befo
 SETTLE_SECONDS = 3.0  # after the warm-up, before the "before" RSS is read
 HANDSHAKE_TIMEOUT = 15.0  # the gateway gives up on a hello after 10 s
 HEARTBEAT_SECONDS = 30.0  # what the welcome says, unless it says otherwise
-SERVER_START_TIMEOUT = 60.0
-SERVER_STOP_TIMEOUT = 10.0
 SETUP_TIMEOUT = 1800.0
 MAX_DEVICES = 25_000  # 127.0.0.1 has about 28,000 ephemeral ports
 MAX_RATE = 5_000.0
 MAX_HOLD = 3_600.0
 FD_HEADROOM = 1024
 MAX_FRAME_BYTES = 64 * 1024
-DATABASE_PROCESSES = {"postgres", "redis-server"}
 
 
 # --- Keys --------------------------------------------------------------------------------------------
@@ -157,57 +175,6 @@ class Stack:
     provision_seconds: float = 0.0
 
 
-def redacted(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-def server_env(var_dir: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "QUANTA_VAR_DIR": str(var_dir),
-            "DEBUG": "false",
-            "DJANGO_ENV": "development",
-            "LOG_LEVEL": "WARNING",
-            "ALLOWED_HOSTS": HOST,
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run(
-        [PYTHON, str(ROOT / "manage.py"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SETUP_TIMEOUT,
-        check=False,
-    )
-    if completed.returncode != 0:
-        sys.exit(f"manage.py {args[0]} failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    return completed.stdout
-
-
-def backend_description() -> str:
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if database_url:
-        engine = "PostgreSQL" if database_url.startswith("postgres") else "DATABASE_URL"
-        backend = f"{engine} ({redacted(database_url)})"
-    else:
-        backend = "SQLite (embedded default, a database file of its own)"
-    return backend + (
-        f", Redis ({redacted(redis_url)})" if redis_url else ", in-memory cache and channel layer"
-    )
-
-
 def prepare(workdir: Path, needed: int) -> Stack:
     """Migrate, and provision devices until the key file holds ``needed`` devices the database knows."""
     backend = backend_description()
@@ -219,10 +186,10 @@ def prepare(workdir: Path, needed: int) -> Stack:
     workdir.mkdir(parents=True, exist_ok=True)
     marker.write_text(backend)
     print(f"Preparing: {backend}", flush=True)
-    manage(stack.env, "migrate", "--noinput")
+    manage(stack.env, "migrate", "--noinput", timeout=SETUP_TIMEOUT)
     have = 0
     if stack.key_file.exists():
-        output = manage(stack.env, "shell", "-c", COUNT_SNIPPET)
+        output = manage(stack.env, "shell", "-c", COUNT_SNIPPET, timeout=SETUP_TIMEOUT)
         counts = dict(item.split("=") for item in output.split() if item.startswith("BENCH_"))
         have, found = int(counts["BENCH_KEYS"]), int(counts["BENCH_FOUND"])
         if found != have:
@@ -235,7 +202,7 @@ def prepare(workdir: Path, needed: int) -> Stack:
         started = time.perf_counter()
         manage(
             stack.env, "provision_devices", "--platform", PLATFORM, "--count", str(needed - have),
-            "--out", str(stack.key_file), *(["--append"] if have else []),
+            "--out", str(stack.key_file), *(["--append"] if have else []), timeout=SETUP_TIMEOUT,
         )  # fmt: skip
         stack.provisioned_now = needed - have
         stack.provision_seconds = time.perf_counter() - started
@@ -299,188 +266,24 @@ async def bare_serve(port: int, key_file: Path) -> None:
         await server.serve_forever()
 
 
-# --- Garbage collection in the server -------------------------------------------------------------------
-
-# Put first on each server's PYTHONPATH as sitecustomize.py: times every cyclic garbage collection of
-# the process and writes the totals, and the pauses of 5 ms or more with when they ended, to a file
-# twice a second. It changes nothing else in the server.
-GC_WATCH = """
-import gc, json, os, threading, time
-
-_path = os.environ.get("BENCH_GC_FILE")
-if _path:
-    _state = {"count": 0, "seconds": 0.0, "pauses": []}
-    _started = [0.0]
-
-    def _watch(phase, info):
-        if phase == "start":
-            _started[0] = time.perf_counter()
-            return
-        elapsed = time.perf_counter() - _started[0]
-        _state["count"] += 1
-        _state["seconds"] += elapsed
-        if elapsed >= 0.005:
-            _state["pauses"].append((time.time(), elapsed, info["generation"]))
-
-    def _write():
-        while True:
-            time.sleep(0.5)
-            with open(_path + ".tmp", "w") as out:
-                json.dump(_state, out)
-            os.replace(_path + ".tmp", _path)
-
-    gc.callbacks.append(_watch)
-    threading.Thread(target=_write, name="bench-gc-watch", daemon=True).start()
-"""
-
-
-@dataclass
-class GcWindow:
-    """The server's garbage collections over one phase."""
-
-    count: int = 0
-    seconds: float = 0.0
-    longest: float = 0.0  # seconds
-    over_50ms: int = 0
-
-    def summary(self, elapsed: float) -> str:
-        if not self.count:
-            return "no GC figures"
-        share = f"{100 * self.seconds / elapsed:.0f}% of the time" if elapsed else ""
-        return (
-            f"{self.count} collections, {self.seconds:.2f} s ({share}), longest {self.longest * 1000:.0f} ms, "
-            f"{self.over_50ms} of 50 ms or more"
-        )
-
-
-def gc_state(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"count": 0, "seconds": 0.0, "pauses": []}
-
-
-def gc_window(before: dict, after: dict, started: float, ended: float) -> GcWindow:
-    pauses = [seconds for at, seconds, _ in after["pauses"] if started <= at <= ended]
-    return GcWindow(
-        count=after["count"] - before["count"],
-        seconds=after["seconds"] - before["seconds"],
-        longest=max(pauses, default=0.0),
-        over_50ms=sum(seconds >= 0.05 for seconds in pauses),
-    )
-
-
 # --- Servers -------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def server_command(server: str, port: int, stack: Stack) -> list[str]:
-    if server == "daphne":  # as the Procfile runs it
-        return [
-            PYTHON, "-m", "daphne", "-b", HOST, "-p", str(port), "--websocket_timeout", "-1",
-            "console.asgi:application",
-        ]  # fmt: skip
-    if server == "uvicorn":
-        return [
-            PYTHON, "-m", "uvicorn", "console.asgi:application", "--host", HOST, "--port", str(port),
-            "--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off", "--no-access-log",
-        ]  # fmt: skip
+def bare_command(port: int, stack: Stack) -> list[str]:
     return [PYTHON, str(Path(__file__).resolve()), "--bare-server", str(port), "--keys", str(stack.key_file)]
 
 
 def start_server(server: str, stack: Stack, scratch: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    watch_dir = scratch / "gc-watch"
-    watch_dir.mkdir(exist_ok=True)
-    (watch_dir / "sitecustomize.py").write_text(GC_WATCH)
-    env = dict(stack.env, BENCH_GC_FILE=str(scratch / f"{server}-gc.json"))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(watch_dir), env.get("PYTHONPATH")]))
-    log_path = scratch / f"{server}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            server_command(server, port, stack),
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stop_server reaches any child
-        )  # it inherits this process's raised file-descriptor limit
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection((HOST, port), timeout=1.0).close()
-        except OSError:
-            time.sleep(0.2)
-            continue
-        return process, port
-    stop_server(process)
-    sys.exit(f"{server} did not start on port {port}; its output:\n{log_path.read_text()[-4000:]}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=SERVER_STOP_TIMEOUT)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def process_cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of one process, all its threads (Linux /proc only)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu_seconds() -> float | None:
-    """Busy CPU time of the whole machine, all cores (Linux /proc only)."""
-    try:
-        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None
-    ticks = [int(value) for value in first[1:9]]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def database_cpu_seconds() -> float:
-    """CPU time of local PostgreSQL and Redis processes, with their exited children."""
-    total = 0.0
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            stat = stat_file.read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        if name in DATABASE_PROCESSES:
-            fields = stat.rsplit(")", 1)[1].split()
-            total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return total
+    env = gc_watch_env(stack.env, scratch, scratch / f"{server}-gc.json")
+    if server == "daphne":  # as the Procfile runs it
+        command = server_command(server, port, DAPHNE_WEBSOCKET_ARGS)
+    elif server == "uvicorn":
+        command = server_command(server, port, UVICORN_WEBSOCKET_ARGS)
+    else:
+        command = bare_command(port, stack)
+    process = start_process(command, env=env, log_path=scratch / f"{server}.log", port=port, name=server)
+    return process, port
 
 
 def listen_overflows() -> int | None:
@@ -767,7 +570,7 @@ async def measure(
 
 def run_server(server: str, stack: Stack, keys, warm, scratch: Path, args) -> Result:
     if server != "bare":
-        manage(stack.env, "shell", "-c", RESET_SNIPPET)
+        manage(stack.env, "shell", "-c", RESET_SNIPPET, timeout=SETUP_TIMEOUT)
     process, port = start_server(server, stack, scratch)
     try:
         print(
@@ -777,35 +580,10 @@ def run_server(server: str, stack: Stack, keys, warm, scratch: Path, args) -> Re
             measure(server, process.pid, port, keys, warm, scratch / f"{server}-gc.json", args)
         )
     finally:
-        stop_server(process)
+        stop_process(process)
 
 
 # --- Report ---------------------------------------------------------------------------------------------
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def percent(cpu: float | None, elapsed: float) -> str:
-    return "n/a" if cpu is None or not elapsed else f"{100 * cpu / elapsed:.0f}%"
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else float("nan")
 
 
 def counted(counter: Counter) -> str:
@@ -922,29 +700,6 @@ def fmt_mib(kib: int | None) -> str:
 
 
 # --- Main ---------------------------------------------------------------------------------------------------
-
-
-def bounded(kind, low, high):
-    def parse(text: str):
-        value = kind(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
-        return value
-
-    return parse
-
-
-def raise_fd_limit(needed: int) -> None:
-    """Each device is a socket here and one in the server; servers inherit this process's limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
-            return
-        except (ValueError, OSError):
-            sys.exit(f"{needed} open files are needed and the hard limit is {hard}; raise it (ulimit -Hn).")
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def main() -> None:

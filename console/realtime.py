@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -32,7 +33,7 @@ _browser_routes: set[str] = set()
 class Stream(Protocol):
     """A live feed a console tab subscribes to (the events app offers "events")."""
 
-    def messages(self) -> AsyncIterator[dict]: ...
+    def messages(self) -> AsyncIterator[dict | str]: ...  # a dict, or a JSON object's text
 
     def close(self) -> None: ...
 
@@ -134,7 +135,10 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def _forward(self, stream_id: str, stream: Stream) -> None:
         try:
             async for message in stream.messages():
-                await self.send_json({"type": "stream", "id": stream_id, **message})
+                if isinstance(message, str):  # a JSON object the stream encoded itself
+                    await self.send(text_data=f'{{"type":"stream","id":{json.dumps(stream_id)},{message[1:]}')
+                else:
+                    await self.send_json({"type": "stream", "id": stream_id, **message})
         except asyncio.CancelledError:
             raise
         except Exception:

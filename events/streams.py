@@ -81,7 +81,8 @@ class EventStream:
                 seen = set()
             events = [event for event in events if self.filter.matches(event)]
             if events or dropped:
-                yield {"events": [event.console_wire() for event in events], "dropped": dropped}
+                # Pre-encoded: each event's JSON is made once for all the tabs it reaches.
+                yield f'{{"events":[{",".join(event.console_json() for event in events)}],"dropped":{dropped}}}'
 
     def close(self) -> None:
         hub.unsubscribe(self.subscription)

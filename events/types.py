@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
 CLOUD_COREID = "particle-internal"
@@ -32,6 +33,19 @@ class Event:
     # The publishing device's name when it was published (for the console and filters); the
     # SSE wire format does not carry it.
     device_name: str | None = None
+    # Serialised forms, made once however many subscribers the event reaches (a thousand
+    # subscribers would otherwise format the same timestamp a thousand times).
+    _serialised: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def _once(self, kind: str, make: Callable[[], str]) -> str:
+        value = self._serialised.get(kind)
+        if value is None:
+            value = self._serialised[kind] = make()
+        return value
+
+    @property
+    def published_at_iso(self) -> str:
+        return self._once("published_at", lambda: iso_millis(self.published_at))
 
     def wire(self) -> dict:
         """The four keys Particle's stream clients expect, plus the name."""
@@ -39,7 +53,7 @@ class Event:
             "name": self.name,
             "data": self.data,
             "ttl": self.ttl,
-            "published_at": iso_millis(self.published_at),
+            "published_at": self.published_at_iso,
             "coreid": self.coreid,
         }
 
@@ -47,20 +61,27 @@ class Event:
         """What the console's event log shows: the wire keys and the device's name."""
         return {**self.wire(), "device_name": self.device_name}
 
+    def console_json(self) -> str:
+        """``console_wire`` as JSON text, made once."""
+        return self._once("console", lambda: json.dumps(self.console_wire(), separators=(",", ":")))
+
     def sse_data(self) -> str:
         """The JSON of an SSE ``data:`` line: exactly data, ttl, published_at and coreid."""
-        return json.dumps(
-            {
-                "data": self.data,
-                "ttl": self.ttl,
-                "published_at": iso_millis(self.published_at),
-                "coreid": self.coreid,
-            },
-            separators=(",", ":"),
+        return self._once(
+            "sse",
+            lambda: json.dumps(
+                {
+                    "data": self.data,
+                    "ttl": self.ttl,
+                    "published_at": self.published_at_iso,
+                    "coreid": self.coreid,
+                },
+                separators=(",", ":"),
+            ),
         )
 
     def dumps(self) -> str:
-        body = asdict(self)
+        body = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
         body["published_at"] = self.published_at.isoformat()
         return json.dumps(body, separators=(",", ":"))
 

@@ -1,7 +1,7 @@
 """The production topology: the Procfile declares the processes once, bin/procfile runs them, and
 docker-compose runs each of them through bin/procfile, so the three cannot drift apart.
 
-The end-to-end test starts the real processes (daphne, one Celery worker per queue, beat) against
+The end-to-end test starts the real processes (uvicorn, one Celery worker per queue, beat) against
 PostgreSQL and Redis and drives them like a browser: sign in, open the console's websocket, and
 have a worker send the password-reset email.
 """
@@ -86,16 +86,11 @@ def test_procfile_declares_web_a_worker_per_queue_beat_and_release():
         assert argv[:4] == ["celery", "-A", "console", "worker"]
         assert argv[argv.index("-Q") + 1] == queue, f"worker-{queue} must consume exactly its queue"
     web = procfile.command_argv(entries["web"], {"PORT": "9000", "BIND_ADDRESS": "127.0.0.1"})
-    assert web == [
-        "daphne",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        "9000",
-        "--websocket_timeout",
-        "-1",
-        "console.asgi:application",
-    ]
+    assert web[:6] == ["uvicorn", "console.asgi:application", "--host", "127.0.0.1", "--port", "9000"]
+    # Measured choices (docs/performance.md): uvloop, no permessage-deflate, no lifespan events.
+    for flags in (["--loop", "uvloop"], ["--ws", "websockets"], ["--ws-per-message-deflate", "false"]):
+        assert web[web.index(flags[0]) : web.index(flags[0]) + 2] == flags
+    assert "--lifespan" in web
     beat = procfile.command_argv(entries["beat"], {"QUANTA_VAR_DIR": "/srv/quanta"})
     assert beat[beat.index("--schedule") + 1] == "/srv/quanta/celerybeat-schedule"
     assert procfile.select(entries, []) == [name for name in entries if name != "release"]
@@ -366,7 +361,7 @@ def test_production_processes_end_to_end(topology):
         assert home.status_code == 200
         assert user.email in home.text
 
-        # The console's websocket, through the same daphne and the Redis channel layer.
+        # The console's websocket, through the same server and the Redis channel layer.
         port = url.rsplit(":", 1)[1]
         with connect(
             f"ws://127.0.0.1:{port}/ws/console",

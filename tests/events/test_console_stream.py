@@ -5,6 +5,7 @@ tab that falls behind is told."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -27,6 +28,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 DEVICE, OTHER_DEVICE = "a" * 24, "b" * 24
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WIRE_KEYS = {"name", "data", "ttl", "published_at", "coreid", "device_name"}
+
+
+def decoded(message):
+    """A live message, which the stream hands over as JSON text (encoded once for every tab)."""
+    return json.loads(message) if isinstance(message, str) else message
 
 
 @pytest.fixture(autouse=True)
@@ -297,7 +303,10 @@ async def test_an_event_published_between_subscribe_and_history_is_shown_once(us
         "dropped": 0,
     }
     after = await publish(user, "temp", "after")
-    assert await asyncio.wait_for(anext(messages), 2) == {"events": [after.console_wire()], "dropped": 0}
+    assert decoded(await asyncio.wait_for(anext(messages), 2)) == {
+        "events": [after.console_wire()],
+        "dropped": 0,
+    }
     stream.close()
     assert user.pk not in hub.by_user
     await messages.aclose()
@@ -316,7 +325,7 @@ async def test_a_tab_that_falls_behind_is_told_how_many_it_missed(user, publish,
     assert len(stream.subscription.buffer) == 3
 
     messages = stream.messages()
-    assert await asyncio.wait_for(anext(messages), 2) == {
+    assert decoded(await asyncio.wait_for(anext(messages), 2)) == {
         "events": [event.console_wire() for event in published[3:]],
         "dropped": 3,
     }
@@ -337,7 +346,7 @@ async def test_a_tab_is_told_it_lagged_even_when_nothing_left_passes_the_filter(
         await asyncio.sleep(0.01)
 
     messages = stream.messages()
-    assert await asyncio.wait_for(anext(messages), 2) == {"events": [], "dropped": 1}
+    assert decoded(await asyncio.wait_for(anext(messages), 2)) == {"events": [], "dropped": 1}
     stream.close()
     await messages.aclose()
 
