@@ -1,9 +1,12 @@
-"""/v1/products/:p/devices: a product's devices: list, import, get, remove (and deny)."""
+"""/v1/products/:p/devices: a product's devices: list, import, get, change (groups, development,
+notes), remove (and deny), and batch changes (groups, development)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -12,9 +15,14 @@ from rest_framework.response import Response
 from console.api.pagination import PageNumberPagination
 from console.api.views import QuantaAPIView
 from console.errors import ApplicationError
-from devices import imports, selectors
+from devices import groups, imports, selectors, services
 from devices.models import Device
-from devices.serializers import DeviceDetailSerializer, DeviceSummarySerializer, device_detail, device_summary
+from devices.serializers import (
+    DeviceDetailSerializer,
+    ProductDeviceSummarySerializer,
+    device_detail,
+    device_summary,
+)
 from products.selectors import product_access
 
 # Particle's sortAttr values, and the sorts of the list's selector (shared with the console page).
@@ -25,6 +33,8 @@ SORTS = {
     "lastConnection": "last_heard",
 }
 _TRUE = {"1", "true", "yes", "on"}
+# The batch PUT's actions, and what each needs the role to allow.
+BATCH_ACTIONS = {"groups": "group.manage", "development": "device.update"}
 
 
 class ProductDevicePagination(PageNumberPagination):
@@ -43,7 +53,16 @@ class ProductDevicePagination(PageNumberPagination):
 
 
 def product_device_summary(device: Device) -> dict:
-    return {**device_summary(device), "quarantined": device.quarantined, "denied": False, "groups": []}
+    return {
+        **device_summary(device),
+        "quarantined": device.quarantined,
+        "denied": False,
+        "groups": groups.device_group_names(device),
+    }
+
+
+def _group_names_param(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 class ProductDeviceListView(QuantaAPIView):
@@ -57,12 +76,15 @@ class ProductDeviceListView(QuantaAPIView):
             OpenApiParameter("deviceName", str, description="devices whose name contains this"),
             OpenApiParameter("serialNumber", str),
             OpenApiParameter("quarantined", bool, description="only the devices waiting for approval"),
+            OpenApiParameter(
+                "groups", str, description="devices in any of these groups (comma-separated names)"
+            ),
             OpenApiParameter("sortAttr", str, enum=list(SORTS)),
             OpenApiParameter("sortDir", str, enum=["asc", "desc"]),
             OpenApiParameter("page", int),
             OpenApiParameter("perPage", int, description="at most 100"),
         ],
-        responses=DeviceSummarySerializer(many=True),
+        responses=ProductDeviceSummarySerializer(many=True),
     )
     def get(self, request, product: str):
         access = product_access(user=request.user, id_or_slug=product, action="device.read")
@@ -76,11 +98,10 @@ class ProductDeviceListView(QuantaAPIView):
             name=params.get("deviceName", ""),
             serial_number=params.get("serialNumber", ""),
             quarantined=params["quarantined"].lower() in _TRUE if "quarantined" in params else None,
+            groups=_group_names_param(params["groups"]) if "groups" in params else None,
             sort=SORTS[sort],
             descending=params.get("sortDir", "asc").lower() == "desc",
         )
-        if params.get("groups", "").strip(" ,"):
-            devices = devices.none()  # devices in these groups only, and no device is in a group yet
         paginator = ProductDevicePagination()
         page = paginator.paginate_queryset(devices, request, view=self)
         return paginator.get_paginated_response([product_device_summary(device) for device in page])
@@ -114,6 +135,53 @@ class ProductDeviceListView(QuantaAPIView):
         parsed = _ids_from_request(request)
         result = imports.devices_import(actor=request.user, product=access.product, parsed=parsed, via="api")
         return Response(result.as_api())
+
+    @extend_schema(
+        operation_id="product_devices_batch",
+        summary="Change many devices at once: add them to groups or remove them from groups, or mark "
+        "them as development devices",
+        request=inline_serializer(
+            "ProductDeviceBatch",
+            {
+                "action": serializers.ChoiceField(choices=list(BATCH_ACTIONS)),
+                "devices": serializers.ListField(child=serializers.CharField()),
+                "metadata": inline_serializer(
+                    "ProductDeviceBatchMetadata",
+                    {
+                        "add": serializers.ListField(child=serializers.CharField(), required=False),
+                        "remove": serializers.ListField(child=serializers.CharField(), required=False),
+                        "development": serializers.BooleanField(required=False),
+                    },
+                ),
+            },
+        ),
+        responses=inline_serializer("ProductDeviceBatchDone", {"ok": serializers.BooleanField()}),
+    )
+    def put(self, request, product: str):
+        access = product_access(user=request.user, id_or_slug=product, action="device.read")
+        data = request.data
+        action = data.get("action") if isinstance(data, dict) else None
+        if action not in BATCH_ACTIONS:
+            raise ApplicationError(f"action is one of {', '.join(BATCH_ACTIONS)}.", field="action")
+        access.require(BATCH_ACTIONS[action])
+        metadata = data.get("metadata")
+        if not isinstance(metadata, dict):
+            raise ApplicationError("metadata is an object with the change to make.", field="metadata")
+        device_ids = data.get("devices")
+        if isinstance(data, QueryDict):
+            device_ids = data.getlist("devices[]") or data.getlist("devices")
+        kwargs = {"actor": request.user, "product": access.product, "device_ids": device_ids, "via": "api"}
+        if action == "development":
+            groups.devices_development_set(development=metadata.get("development"), **kwargs)
+            return Response({"ok": True})
+        if "add" not in metadata and "remove" not in metadata:
+            raise ApplicationError("metadata names the groups to add or remove.", field="metadata")
+        with transaction.atomic():
+            if "add" in metadata:
+                groups.devices_groups_add(names=metadata["add"], **kwargs)
+            if "remove" in metadata:
+                groups.devices_groups_remove(names=metadata["remove"], **kwargs)
+        return Response({"ok": True})
 
 
 class _BodyTooLarge(ApplicationError):
@@ -159,6 +227,69 @@ class ProductDeviceView(QuantaAPIView):
         return Response({**device_detail(found), "quarantined": found.quarantined})
 
     @extend_schema(
+        operation_id="product_device_update",
+        summary="Change a device of the product: its groups (an absolute set; unknown names are "
+        "created), whether it is a development device, its notes",
+        request=inline_serializer(
+            "ProductDeviceUpdate",
+            {
+                "groups": serializers.ListField(child=serializers.CharField(), required=False),
+                "development": serializers.BooleanField(required=False),
+                "notes": serializers.CharField(required=False, allow_blank=True),
+            },
+        ),
+        responses=inline_serializer(
+            "ProductDeviceUpdated",
+            {
+                "id": serializers.CharField(),
+                "groups": serializers.ListField(child=serializers.CharField()),
+                "development": serializers.BooleanField(required=False),
+                "notes": serializers.CharField(required=False),
+                "updated_at": serializers.DateTimeField(),
+            },
+        ),
+    )
+    def put(self, request, product: str, device: str):
+        access = product_access(user=request.user, id_or_slug=product, action="device.update")
+        found = imports.product_device_get(product=access.product, id_or_name=device)
+        data = request.data
+        if not isinstance(data, dict):
+            raise ApplicationError("Send an object with groups, development or notes.", field="groups")
+        names = _groups_from_body(data)
+        development = data.get("development") if "development" in data else None
+        if isinstance(development, str):  # a form field
+            development = development.strip().lower() in _TRUE
+        notes = data.get("notes") if "notes" in data else None
+        if names is None and development is None and notes is None:
+            raise ApplicationError("Nothing to change: send groups, development or notes.", field="groups")
+        if names is not None:
+            access.require("group.manage")
+        if notes is not None and not isinstance(notes, str):
+            raise ApplicationError("notes is text.", field="notes")
+        answer: dict = {"id": found.id}
+        with transaction.atomic():
+            if names is not None:
+                groups.device_groups_set(
+                    actor=request.user, product=access.product, device=found, names=names, via="api"
+                )
+            if development is not None:
+                groups.devices_development_set(
+                    actor=request.user,
+                    product=access.product,
+                    device_ids=[found.id],
+                    development=development,
+                    via="api",
+                )
+                answer["development"] = development
+            if notes is not None:
+                services.device_notes_update(user=request.user, device=found, notes=notes.strip(), via="api")
+                answer["notes"] = notes.strip()
+        found = Device.objects.prefetch_related("groups").get(pk=found.pk)
+        return Response(
+            {**answer, "groups": groups.device_group_names(found), "updated_at": found.updated_at}
+        )
+
+    @extend_schema(
         operation_id="product_device_remove",
         summary="Remove a device from the product; with deny, it may not rejoin at handshake",
         request=inline_serializer("ProductDeviceRemove", {"deny": serializers.BooleanField(required=False)}),
@@ -172,3 +303,19 @@ class ProductDeviceView(QuantaAPIView):
             actor=request.user, product=access.product, device=found, deny=deny, via="api"
         )
         return Response(status=204)
+
+
+def _groups_from_body(data) -> list | None:
+    """The device's groups as sent: a JSON list, or form fields ``groups[]`` (or ``groups``); an
+    empty form value clears them. None when the request does not set groups."""
+    if isinstance(data, QueryDict):
+        for key in ("groups[]", "groups"):
+            if key in data:
+                return [value for value in data.getlist(key) if value.strip()]
+        return None
+    if "groups" not in data:
+        return None
+    value = data["groups"]
+    if not isinstance(value, list):
+        raise ApplicationError("groups is a list of group names.", field="groups")
+    return value

@@ -193,6 +193,8 @@ def device_remove_from_product(
     may not rejoin by asking at handshake, until the team imports it again."""
     with transaction.atomic():
         Device.objects.filter(pk=device.pk, product=product).update(product=None, quarantined=False)
+        # Its groups were the product's: they do not follow it out (nor back, if it rejoins).
+        device.groups.remove(*device.groups.filter(product=product))
         if deny:
             ProductDenial.objects.get_or_create(device=device, product=product, defaults={"denied_by": actor})
     audit_record(

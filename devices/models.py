@@ -31,6 +31,8 @@ class Device(models.Model):
     development = models.BooleanField(default=False)
     # Joined a product by asking for it at handshake, waiting for the team to approve or deny it.
     quarantined = models.BooleanField(default=False)
+    # The product's groups the device is in (always groups of its current product).
+    groups = models.ManyToManyField("products.DeviceGroup", related_name="devices", blank=True)
 
     # What the device last reported at its handshake.
     online = models.BooleanField(default=False)

@@ -1,7 +1,9 @@
 """A product's Devices page (``/products/<product>/devices/``): its devices with search, a status
-filter, sorting and pages, and the Quarantined tab of devices waiting for approval. Managers
-(``device.import``, ``device.quarantine``, ``device.remove``) also import device IDs from a file,
-approve or deny quarantined devices, and remove devices from the product.
+filter, a group filter, sorting and pages, and the Quarantined tab of devices waiting for approval.
+Managers (``device.import``, ``device.quarantine``, ``device.remove``) also import device IDs from a
+file, approve or deny quarantined devices, and remove devices from the product. Rows have
+checkboxes for bulk changes: adding to a group or removing from one (``group.manage``), marking
+development devices (``device.update``).
 
 The product is looked up through ``products.views._access`` with the action each view needs:
 another team's product is a 404, an action the user's role does not allow is a 403 and changes
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -23,10 +26,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from console.errors import ApplicationError, NotFound, PermissionDenied
 from console.permissions import role_can
+from devices import groups as device_groups
 from devices import imports, selectors
 from devices.forms import ProductDeviceImportForm, ProductDeviceRemoveForm
 from devices.models import Device
-from products.models import Product, QuarantinePolicy
+from products.models import DeviceGroup, Product, QuarantinePolicy
 from products.selectors import product_access
 from products.views import _access, _is_htmx, _product_context
 
@@ -42,6 +46,7 @@ LIST_FIELDS = (
     "last_heard",
     "firmware_version",
     "quarantined",
+    "development",
     "owner_id",
     "owner__email",
 )
@@ -147,6 +152,10 @@ def product_device_list(request: HttpRequest, product: str) -> HttpResponse:
     if status not in STATUSES:
         status = ""
     tab = TAB_QUARANTINED if request.GET.get("tab") == TAB_QUARANTINED else ""
+    group = request.GET.get("group", "").strip()[:SEARCH_MAX_LENGTH]
+    product_groups = list(
+        DeviceGroup.objects.filter(product=product_obj).only("id", "name", "color").order_by("name")
+    )
 
     # The tabs' counts in one query over the product's index.
     counts = Device.objects.filter(product=product_obj).aggregate(
@@ -158,15 +167,18 @@ def product_device_list(request: HttpRequest, product: str) -> HttpResponse:
         search=search,
         quarantined=True if tab else None,
         online=STATUSES[status],
+        groups=[group] if group else None,
         sort=selector_sort,
         descending=descending,
     ).only(*LIST_FIELDS)
     paginator = Paginator(devices, PAGE_SIZE)
-    if not search and not status:
+    if not search and not status and not group:
         paginator.count = counts["quarantined"] if tab else counts["total"]  # known: no COUNT query
     page_obj = paginator.get_page(request.GET.get("page"))
     count = paginator.count
-    filtered = bool(search or status)
+    filtered = bool(search or status or group)
+    can_group = role_can(access.role, "group.manage")
+    can_develop = role_can(access.role, "device.update")
 
     context = {
         **_product_context(request, access),
@@ -178,6 +190,12 @@ def product_device_list(request: HttpRequest, product: str) -> HttpResponse:
         "search": search,
         "status": status,
         "status_options": STATUS_LABELS.items(),
+        "group": group,
+        "group_color": next((g.color for g in product_groups if g.name == group), ""),
+        "product_groups": product_groups,
+        "can_group": can_group,
+        "can_develop": can_develop,
+        "can_bulk": can_group or can_develop,
         "tab": tab,
         "filtered": filtered,
         "sort": sort,
@@ -289,4 +307,54 @@ def product_device_remove(request: HttpRequest, product: str, device_id: str) ->
     if deny:
         message += " It is denied: it is refused when it asks to join again."
     messages.success(request, message)
+    return _back(request, access.product)
+
+
+# --- bulk changes -------------------------------------------------------------------------------------
+# The bulk bar's actions: what each needs the role to allow.
+BULK_ACTIONS = {
+    "add_group": "group.manage",
+    "remove_group": "group.manage",
+    "development": "device.update",
+    "not_development": "device.update",
+}
+
+
+def _devices_text(count: int) -> str:
+    return f"{count} device{'' if count == 1 else 's'}"
+
+
+@require_POST
+def product_device_bulk(request: HttpRequest, product: str) -> HttpResponse:
+    """The bulk bar posts the checked rows' IDs (``devices``) and an ``action``; back to the list
+    with a message. IDs outside the product change nothing and are named in the error."""
+    access = _access(request, product, "device.read")
+    action = request.POST.get("action", "")
+    if action not in BULK_ACTIONS:
+        messages.error(request, "Choose what to do with the selected devices.")
+        return _back(request, access.product)
+    if not role_can(access.role, BULK_ACTIONS[action]):
+        raise DjangoPermissionDenied(f"Your role does not allow {BULK_ACTIONS[action].replace('.', ' ')}.")
+    ids = request.POST.getlist("devices")
+    kwargs = {"actor": request.user, "product": access.product, "device_ids": ids, "via": "console"}
+    try:
+        if action == "add_group":
+            name = request.POST.get("add_group", "")
+            device_groups.devices_groups_add(names=[name], **kwargs)
+            messages.success(request, f"Added {_devices_text(len(set(ids)))} to {name.strip()}.")
+        elif action == "remove_group":
+            name = request.POST.get("remove_group", "")
+            device_groups.devices_groups_remove(names=[name], **kwargs)
+            messages.success(request, f"Removed {_devices_text(len(set(ids)))} from {name.strip()}.")
+        else:
+            development = action == "development"
+            device_groups.devices_development_set(development=development, **kwargs)
+            if development:
+                messages.success(request, f"Marked {_devices_text(len(set(ids)))} as development devices.")
+            else:
+                messages.success(
+                    request, f"{_devices_text(len(set(ids)))} are no longer development devices."
+                )
+    except ApplicationError as refused:
+        messages.error(request, refused.message)
     return _back(request, access.product)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from console.errors import NotFound
 from devices.models import Device
+from products.models import DeviceGroup
 
 _DEVICE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 NOT_RECOGNIZED = "I didn't recognize that device name or ID"
@@ -59,6 +60,11 @@ def device_get_for_hello(*, device_id: str) -> Device | None:
     )
 
 
+def device_groups_prefetch() -> QuerySet[DeviceGroup]:
+    """What a device's group chips and names need, by name."""
+    return DeviceGroup.objects.only("id", "name", "color", "product_id").order_by("name")
+
+
 # A product's devices, as its console page and /v1/products/:p/devices list them. Each sort ends on
 # the primary key, so pages never overlap.
 PRODUCT_DEVICE_SORTS = {
@@ -91,12 +97,26 @@ def product_device_list(
     serial_number: str = "",
     quarantined: bool | None = None,
     online: bool | None = None,
+    groups: list[str] | None = None,
     sort: str = "name",
     descending: bool = False,
 ) -> QuerySet[Device]:
-    """The product's devices (with their owners), filtered and sorted. ``search`` matches part of a
-    name or the start of an id; ``device_id`` the start of an id; ``name`` part of a name."""
-    devices = Device.objects.filter(product=product).select_related("owner")
+    """The product's devices (with their owners and groups), filtered and sorted. ``search`` matches
+    part of a name or the start of an id; ``device_id`` the start of an id; ``name`` part of a name;
+    ``groups`` keeps the devices in any of the named groups (names of no group match nothing)."""
+    devices = (
+        Device.objects.filter(product=product)
+        .select_related("owner")
+        .prefetch_related(Prefetch("groups", queryset=device_groups_prefetch()))
+    )
+    if groups is not None:
+        names = [name.strip() for name in groups if name.strip()]
+        if names:
+            # A subquery, not a join: a device in two of the groups is listed once.
+            in_groups = DeviceGroup.devices.through.objects.filter(
+                devicegroup__product=product, devicegroup__name__in=names
+            ).values("device_id")
+            devices = devices.filter(pk__in=in_groups)
     if search := search.strip():
         devices = devices.filter(Q(name__icontains=search) | Q(id__startswith=search.lower()))
     if device_id := device_id.strip().lower():

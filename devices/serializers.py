@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from console.platforms import platform_get
+from devices.groups import device_group_names
 from devices.models import Device
 
 
@@ -51,7 +52,7 @@ def device_detail(device: Device) -> dict:
         "firmware_updates_forced": False,
         "denied": False,
         "quarantined": False,
-        "groups": [],
+        "groups": device_group_names(device),
         "targeted_firmware_release_version": None,
     }
 
@@ -81,6 +82,14 @@ class DeviceSummarySerializer(serializers.Serializer):
     firmware_version = serializers.IntegerField(allow_null=True)
     development = serializers.BooleanField()
     owner = serializers.EmailField(allow_null=True)
+
+
+class ProductDeviceSummarySerializer(DeviceSummarySerializer):
+    """A device in a product's list."""
+
+    quarantined = serializers.BooleanField()
+    denied = serializers.BooleanField()
+    groups = serializers.ListField(child=serializers.CharField())
 
 
 class DeviceDetailSerializer(DeviceSummarySerializer):

@@ -10,6 +10,7 @@ app_name = "product_devices"
 urlpatterns = [
     path("", product_views.product_device_list, name="list"),
     path("import/", product_views.product_device_import, name="import"),
+    path("bulk/", product_views.product_device_bulk, name="bulk"),
     path("<str:device_id>/approve/", product_views.product_device_approve, name="approve"),
     path("<str:device_id>/deny/", product_views.product_device_deny, name="deny"),
     path("<str:device_id>/remove/", product_views.product_device_remove, name="remove"),

@@ -1,13 +1,13 @@
-"""/v1/products: list, get and create products."""
+"""/v1/products: list, get and create products; a product's team and its device groups."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from console.api.views import QuantaAPIView
-from products import selectors, services
+from products import groups, selectors, services
 from products.serializers import ProductCreateSerializer, ProductInfoSerializer, product_info
 from products.team import role_from_input, role_info
 
@@ -159,3 +159,96 @@ class TeamMemberView(QuantaAPIView):
             actor=request.user, actor_role=access.role, product=access.product, member=member, via="api"
         )
         return Response({"ok": True})
+
+
+# --- Device groups ------------------------------------------------------------------------------------
+class GroupInfoSerializer(serializers.Serializer):
+    """Schema only: responses are built by ``products.groups.group_info``."""
+
+    name = serializers.CharField()
+    description = serializers.CharField()
+    color = serializers.CharField()
+    fw_version = serializers.IntegerField(allow_null=True)
+    device_count = serializers.IntegerField()
+
+
+class GroupWriteSerializer(serializers.Serializer):
+    """Schema only: the services check the values and word the refusals."""
+
+    name = serializers.CharField(required=False, help_text="lowercase letters, digits, - and _; at most 64")
+    description = serializers.CharField(required=False, allow_blank=True)
+    color = serializers.CharField(required=False, help_text="hex, like #0d9488")
+
+
+_GROUP = inline_serializer("GroupDetail", {"group": GroupInfoSerializer()})
+
+
+def _group_fields(request) -> dict:
+    """The name, description and color the request sent (JSON or form), untouched."""
+    data = request.data
+    return {field: data.get(field) for field in ("name", "description", "color") if field in data}
+
+
+class GroupListView(QuantaAPIView):
+    @extend_schema(
+        operation_id="product_groups_list",
+        summary="The product's device groups, with their device counts",
+        parameters=[OpenApiParameter("name", str, description="groups whose name contains this")],
+        responses=inline_serializer("GroupList", {"groups": GroupInfoSerializer(many=True)}),
+    )
+    def get(self, request, product: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="device.read")
+        found = groups.group_list(product=access.product, name=request.query_params.get("name", ""))
+        return Response({"groups": [groups.group_info(group) for group in found]})
+
+    @extend_schema(
+        operation_id="product_groups_create",
+        summary="Create a device group",
+        request=GroupWriteSerializer,
+        responses={201: _GROUP},
+    )
+    def post(self, request, product: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="group.manage")
+        fields = _group_fields(request)
+        group = groups.group_create(
+            actor=request.user,
+            product=access.product,
+            name=fields.get("name", ""),
+            description=fields.get("description", ""),
+            color=fields.get("color"),
+            via="api",
+        )
+        return Response({"group": groups.group_info(group)}, status=201)
+
+
+class GroupView(QuantaAPIView):
+    @extend_schema(operation_id="product_group_retrieve", summary="A device group", responses=_GROUP)
+    def get(self, request, product: str, name: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="device.read")
+        return Response({"group": groups.group_info(groups.group_get(product=access.product, name=name))})
+
+    @extend_schema(
+        operation_id="product_group_update",
+        summary="Rename, recolor or describe a device group (renaming keeps its devices)",
+        request=GroupWriteSerializer,
+        responses=_GROUP,
+    )
+    def put(self, request, product: str, name: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="group.manage")
+        group = groups.group_get(product=access.product, name=name, counted=False)
+        fields = _group_fields(request)
+        group = groups.group_edit(
+            actor=request.user, product=access.product, group=group, via="api", **fields
+        )
+        return Response({"group": groups.group_info(group)})
+
+    @extend_schema(
+        operation_id="product_group_delete",
+        summary="Delete a device group; its devices leave it",
+        responses={204: None},
+    )
+    def delete(self, request, product: str, name: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="group.manage")
+        group = groups.group_get(product=access.product, name=name, counted=False)
+        groups.group_delete(actor=request.user, product=access.product, group=group, via="api")
+        return Response(status=204)

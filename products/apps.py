@@ -42,9 +42,10 @@ class ProductsConfig(AppConfig):
                 context="product",
             )
         )
-        # A product's own pages (devices/apps.py adds Devices).
+        # A product's own pages (devices/apps.py adds Devices, at 20).
         for key, label, url_name, icon, order in (
-            ("product-overview", "Overview", "products:overview", "layers", 10),
+            ("product-overview", "Overview", "products:overview", "monitor", 10),
+            ("product-groups", "Groups", "products:groups", "layers", 25),
             ("product-events", "Events", "products:events", "activity", 30),
             ("product-team", "Team", "products:team", "users", 40),
         ):

@@ -102,3 +102,37 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} invited to {self.product_id} as {self.role}"
+
+
+# Device groups: Particle's rule for names, and the colors the console offers.
+GROUP_NAME_MAX_LENGTH = 64
+GROUP_NAME_REGEX = r"^[a-z0-9_-]{1,64}$"
+GROUP_COLOR_REGEX = r"^#[0-9a-f]{6}$"
+GROUP_DESCRIPTION_MAX_LENGTH = 500
+DEFAULT_GROUP_COLOR = "#0d9488"
+
+
+class DeviceGroup(models.Model):
+    """A named set of a product's devices (``Device.groups``), for filtering and, later, for
+    releasing firmware to. Its name is what the API and the CLI use to address it."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=GROUP_NAME_MAX_LENGTH)
+    description = models.CharField(max_length=GROUP_DESCRIPTION_MAX_LENGTH, blank=True)
+    color = models.CharField(max_length=7, default=DEFAULT_GROUP_COLOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["product", "name"], name="device_group_name_unique_per_product"),
+            models.CheckConstraint(
+                condition=Q(name__regex=GROUP_NAME_REGEX), name="device_group_name_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(color__regex=GROUP_COLOR_REGEX), name="device_group_color_hex"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -3,7 +3,7 @@ product's numeric id or its slug."""
 
 from django.urls import path
 
-from products import team_views, views
+from products import group_views, team_views, views
 
 app_name = "products"
 
@@ -12,6 +12,10 @@ urlpatterns = [
     path("new/", views.product_new, name="new"),
     path("<str:product>/", views.product_overview, name="overview"),
     path("<str:product>/events/", views.product_events, name="events"),
+    path("<str:product>/groups/", group_views.group_list, name="groups"),
+    path("<str:product>/groups/new/", group_views.group_create, name="group-create"),
+    path("<str:product>/groups/<str:name>/edit/", group_views.group_edit, name="group-edit"),
+    path("<str:product>/groups/<str:name>/delete/", group_views.group_delete, name="group-delete"),
     path("<str:product>/team/", team_views.team, name="team"),
     path("<str:product>/team/invite/", team_views.team_invite, name="team-invite"),
     path(

@@ -10,4 +10,6 @@ urlpatterns = [
     path(
         "products/<str:product>/team/<str:username>", api.TeamMemberView.as_view(), name="product-team-member"
     ),
+    path("products/<str:product>/groups", api.GroupListView.as_view(), name="product-groups"),
+    path("products/<str:product>/groups/<str:name>", api.GroupView.as_view(), name="product-group"),
 ]

@@ -19,6 +19,7 @@ from oauth2_provider.models import AccessToken
 from console.accounts.services import access_token_create
 from console.models import AuditEntry
 from devices.models import Device
+from products.models import DeviceGroup, Product
 
 pytestmark = pytest.mark.django_db
 
@@ -136,10 +137,30 @@ def _victim_product_device(victim) -> dict[str, str]:
     return {"product": str(product.id), "device_id": device.id}
 
 
+def _victim_group(victim) -> dict[str, str]:
+    """The victim's product with a device in a group."""
+    from devices.groups import devices_groups_add
+
+    values = _victim_product_device(victim)
+    product = Product.objects.get(pk=values["product"])
+    devices_groups_add(
+        actor=victim, product=product, device_ids=[values["device_id"]], names=["victim-group"]
+    )
+    return {**values, "device": values["device_id"], "name": "victim-group"}
+
+
 VICTIM_OBJECTS: dict[str, Callable] = {
     "accounts:token-revoke": _victim_token,
     **{f"products:{name}": _victim_product for name in ("overview", "events")},
     **{f"product_devices:{name}": _victim_product for name in ("list", "import")},
+    "product_devices:bulk": _victim_group,
+    **{
+        f"products:{name}": _victim_group for name in ("groups", "group-create", "group-edit", "group-delete")
+    },
+    **{
+        f"api:{name}": _victim_group
+        for name in ("product-groups", "product-group", "product-devices", "product-device")
+    },
     **{f"product_devices:{name}": _victim_product_device for name in ("approve", "deny", "remove")},
     **{
         f"products:{name}": _victim_team
@@ -165,7 +186,15 @@ def _victim_state(victim) -> tuple:
         sorted(AccessToken.objects.filter(user=victim).values_list("id", "expires")),
         (victim.email, victim.first_name, victim.last_name, victim.password, victim.is_active),
         AuditEntry.objects.filter(subject_user=victim).count(),
-        sorted(Device.objects.filter(owner=victim).values_list("id", "name", "notes", "online")),
+        sorted(
+            Device.objects.filter(owner=victim).values_list("id", "name", "notes", "online", "development")
+        ),
+        sorted(DeviceGroup.objects.filter(product__owner=victim).values_list("name", "description", "color")),
+        sorted(
+            Device.groups.through.objects.filter(devicegroup__product__owner=victim).values_list(
+                "device_id", "devicegroup_id"
+            )
+        ),
     )
 
 

@@ -4,6 +4,11 @@
  *
  *   [data-device-action]        a row's Deny or Remove button: points the dialog it opens
  *                               (data-open-dialog) at that device; data-device-subject names it
+ *   [data-bulk-bar]             the bulk bar (a form): shown while rows are checked
+ *                               ([data-bulk-device], whose form attribute names it), with their
+ *                               count; [data-bulk-all] checks every row of the page,
+ *                               [data-bulk-clear] none. Its Add to group and Remove from group
+ *                               dialogs submit it too (their fields name it with form=).
  *   [data-import-dialog]        the Import devices dialog: a .txt file dropped on the drop zone or
  *                               picked, checked against data-max-bytes, uploaded with a progress
  *                               bar (XMLHttpRequest, for upload progress), then the server's
@@ -116,6 +121,83 @@
     // Back to the list as it is now (the search and pages change the address without a reload).
     form.querySelector("[data-device-action-next]").value = window.location.pathname + window.location.search;
   });
+
+  /* Bulk changes: checked rows, the bar and its dialogs ----------------------------------------- */
+
+  function bulkBoxes() {
+    return Array.prototype.slice.call(doc.querySelectorAll("[data-bulk-device]"));
+  }
+
+  function bulkUpdate() {
+    var bar = doc.querySelector("[data-bulk-bar]");
+    if (!bar) {
+      return;
+    }
+    var boxes = bulkBoxes();
+    var checked = boxes.filter(function (box) {
+      return box.checked;
+    }).length;
+    var text = plural(checked, "device", "devices") + " selected";
+    bar.hidden = checked === 0;
+    bar.querySelector("[data-bulk-count]").textContent = checked ? text : "No devices selected";
+    Array.prototype.forEach.call(doc.querySelectorAll("[data-bulk-dialog-count]"), function (el) {
+      el.textContent = checked === 1 ? "The selected device" : "The " + plural(checked, "selected device", "selected devices");
+    });
+    var all = doc.querySelector("[data-bulk-all]");
+    if (all) {
+      all.checked = checked > 0 && checked === boxes.length;
+      all.indeterminate = checked > 0 && checked < boxes.length;
+    }
+    Array.prototype.forEach.call(boxes, function (box) {
+      var row = box.closest("tr");
+      if (row) {
+        row.classList.toggle("is-selected", box.checked);
+      }
+    });
+    // Back to the list as it is now (the search and pages change the address without a reload).
+    var next = bar.querySelector("[data-bulk-next]");
+    if (next) {
+      next.value = window.location.pathname + window.location.search;
+    }
+  }
+
+  doc.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("[data-bulk-all]")) {
+      bulkBoxes().forEach(function (box) {
+        box.checked = target.checked;
+      });
+      bulkUpdate();
+    } else if (target.matches && target.matches("[data-bulk-device]")) {
+      bulkUpdate();
+    }
+  });
+
+  doc.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-bulk-clear]")) {
+      bulkBoxes().forEach(function (box) {
+        box.checked = false;
+      });
+      bulkUpdate();
+    }
+  });
+
+  // Enter in the group name adds to the group (the bar's first button would mark development).
+  doc.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !event.target.matches || !event.target.matches("#bulk-add-group")) {
+      return;
+    }
+    event.preventDefault();
+    var submit = doc.querySelector("[data-bulk-add-submit]");
+    if (submit) {
+      submit.click();
+    }
+  });
+
+  // A new page of rows (search, sort, pages) starts with nothing checked.
+  doc.addEventListener("htmx:afterSwap", bulkUpdate);
+  doc.addEventListener("htmx:historyRestore", bulkUpdate);
+  window.addEventListener("pageshow", bulkUpdate);
 
   /* Import ----------------------------------------------------------------------------------- */
 
@@ -454,6 +536,7 @@
   };
 
   function start() {
+    bulkUpdate();
     var dialog = doc.querySelector("[data-import-dialog]");
     if (dialog) {
       dialog._importer = new Importer(dialog);

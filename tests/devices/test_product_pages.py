@@ -278,12 +278,13 @@ def test_the_number_of_queries_does_not_grow_with_the_devices(
 ):
     devices = provision(size, product=product)
     Device.objects.filter(pk__in=[device.pk for device in devices[::2]]).update(owner=user, quarantined=True)
-    # The session and its user, the product and role, the tabs' counts, the page of devices.
-    with django_assert_max_num_queries(5):
+    # The session and its user, the product and role, the product's groups (the group filter), the
+    # tabs' counts, the page of devices and their groups.
+    with django_assert_max_num_queries(7):
         response = owner.get(url(product))
     assert len(row_ids(response)) == min(size, 50)
     # A search adds its count.
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         owner.get(f"{url(product)}?q=a&status=offline&sort=-last_heard&tab=quarantined")
 
 
