@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from console.api.views import QuantaAPIView
+from console.errors import NotFound
 from products import groups, selectors, services
 from products.serializers import ProductCreateSerializer, ProductInfoSerializer, product_info
 from products.team import role_from_input, role_info
@@ -89,9 +90,37 @@ def _invited(invitation) -> dict:
     }
 
 
+def _api_user(api_user) -> dict:
+    return {
+        "username": api_user.user.email,
+        "is_programmatic": True,
+        "friendly_name": api_user.friendly_name,
+        "scopes": list(api_user.scopes),
+        "created_at": api_user.created_at,
+    }
+
+
 class TeamInviteSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=254)
+    """Invite a person by ``username``, or create an API user with ``friendly_name`` and ``scopes``."""
+
+    username = serializers.CharField(max_length=254, required=False)
     role = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    friendly_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    scopes = serializers.JSONField(required=False)
+
+    def validate(self, attrs):
+        if "friendly_name" not in attrs and "scopes" not in attrs and not attrs.get("username"):
+            raise serializers.ValidationError(
+                {
+                    "username": "Send the username of someone to invite, or friendly_name and scopes for an API user."
+                }
+            )
+        return attrs
+
+
+class ApiUserUpdateSerializer(serializers.Serializer):
+    friendly_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    scopes = serializers.JSONField(required=False)
 
 
 class TeamView(QuantaAPIView):
@@ -111,26 +140,47 @@ class TeamView(QuantaAPIView):
         access = selectors.product_access(user=request.user, id_or_slug=product, action="team.read")
         members = selectors.team_members(product=access.product)
         invitations = selectors.team_invitations(product=access.product)
+        api_users = selectors.api_users(product=access.product)
         return Response(
             {
                 "ok": True,
-                "team": [_member(m) for m in members],
+                "team": [_member(m) for m in members] + [_api_user(a) for a in api_users],
                 "invitations": [_invited(i) for i in invitations],
             }
         )
 
     @extend_schema(
         operation_id="product_team_invite",
-        summary="Invite someone with an account to the team",
+        summary="Invite someone with an account to the team, or create an API user",
+        description=(
+            "With `username` (and optionally `role`), invites a person. With `friendly_name` and `scopes`, "
+            "creates an API user and answers its never-expiring token, shown this once."
+        ),
         request=TeamInviteSerializer,
         responses=inline_serializer(
-            "TeamInvited", {"ok": serializers.BooleanField(), "invited": serializers.DictField()}
+            "TeamInvited",
+            {
+                "ok": serializers.BooleanField(),
+                "invited": serializers.DictField(required=False),
+                "created": serializers.DictField(required=False),
+            },
         ),
     )
     def post(self, request, product: str):
         access = selectors.product_access(user=request.user, id_or_slug=product, action="team.manage")
         serializer = TeamInviteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "friendly_name" in data or "scopes" in data:
+            created = services.api_user_create(
+                actor=request.user,
+                product=access.product,
+                friendly_name=data.get("friendly_name"),
+                scopes=data.get("scopes", []),
+                via="api",
+            )
+            body = {**_api_user(created.api_user), "tokens": [{"token": created.token}]}
+            return Response({"ok": True, "created": body})
         invitation = services.team_invite(
             actor=request.user,
             product=access.product,
@@ -149,6 +199,11 @@ class TeamMemberView(QuantaAPIView):
     )
     def delete(self, request, product: str, username: str):
         access = selectors.product_access(user=request.user, id_or_slug=product, action="team.read")
+        api_user = selectors.api_user_by_username(product=access.product, username=username)
+        if api_user is not None:
+            access.require("team.manage")
+            services.api_user_delete(actor=request.user, api_user=api_user, via="api")
+            return Response({"ok": True})
         invitation = selectors.team_invitation_for(product=access.product, email=username)
         if invitation is not None:
             access.require("team.manage")
@@ -159,6 +214,30 @@ class TeamMemberView(QuantaAPIView):
             actor=request.user, actor_role=access.role, product=access.product, member=member, via="api"
         )
         return Response({"ok": True})
+
+    @extend_schema(
+        operation_id="product_api_user_update",
+        summary="Rename an API user or replace its scopes",
+        request=ApiUserUpdateSerializer,
+        responses=inline_serializer(
+            "ApiUserUpdated", {"ok": serializers.BooleanField(), "updated": serializers.DictField()}
+        ),
+    )
+    def put(self, request, product: str, username: str):
+        access = selectors.product_access(user=request.user, id_or_slug=product, action="team.manage")
+        api_user = selectors.api_user_by_username(product=access.product, username=username)
+        if api_user is None:
+            raise NotFound(f"{username} is not an API user of this product.")
+        serializer = ApiUserUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_user = services.api_user_update(
+            actor=request.user,
+            api_user=api_user,
+            friendly_name=serializer.validated_data.get("friendly_name"),
+            scopes=serializer.validated_data.get("scopes"),
+            via="api",
+        )
+        return Response({"ok": True, "updated": _api_user(api_user)})
 
 
 # --- Device groups ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from django import forms
 
 from console.permissions import Role
 from console.platforms import PLATFORMS
+from products.scopes import SCOPE_GROUPS, SCOPES
 from products.services import MAX_NAME_LENGTH
 from products.team import INVITABLE_ROLES, ROLE_NAMES
 
@@ -113,4 +114,36 @@ class TeamInviteForm(forms.Form):
                 "description": ROLE_DESCRIPTIONS[Role(radio.data["value"])],
             }
             for radio in self["role"]
+        ]
+
+
+class ApiUserCreateForm(forms.Form):
+    """A programmatic team member: a name people recognise, and what its token may do."""
+
+    friendly_name = forms.CharField(
+        label="Name",
+        max_length=80,
+        help_text="What uses it, e.g. “Data pipeline”.",
+        error_messages={
+            "required": "Give the API user a name, so the team knows what uses it.",
+            "max_length": "Names are at most 80 characters.",
+        },
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "Data pipeline"}),
+    )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        choices=[(name, scope.label) for name, scope in SCOPES.items()],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": "Choose at least one scope: what the token may do.",
+            "invalid_choice": "Choose scopes from the list.",
+        },
+    )
+
+    def scope_groups(self) -> list[dict]:
+        """The scope checkboxes grouped as products.scopes groups them, for the template."""
+        boxes = {box.data["value"]: box for box in self["scopes"]}
+        return [
+            {"name": group, "boxes": [boxes[scope.name] for scope in scopes]}
+            for group, scopes in SCOPE_GROUPS.items()
         ]

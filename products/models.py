@@ -136,3 +136,25 @@ class DeviceGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApiUser(models.Model):
+    """A programmatic member of one product's team: an account that never signs in, whose
+    never-expiring tokens may do only what its scopes allow (``products.scopes``) on this product.
+    Deleting it deletes the account, and with it every token it holds."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="api_users")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_user")
+    friendly_name = models.CharField(max_length=80)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["product", "created_at"], name="api_user_product_created")]
+
+    def __str__(self) -> str:
+        return f"{self.friendly_name} (API user of {self.product_id})"

@@ -6,20 +6,39 @@ from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, QuerySet, When
 
-from console.errors import NotFound
-from console.permissions import Role, require
-from products.models import Invitation, Membership, Product
+from console.errors import NotFound, PermissionDenied
+from console.permissions import PERMISSIONS, Role, require, role_can
+from products.models import ApiUser, Invitation, Membership, Product
+from products.scopes import scope_actions, scopes_granting
 
 
 @dataclass(frozen=True)
 class ProductAccess:
-    """A product and the acting user's role on its team."""
+    """A product and the acting user's role on its team, or, for an API user, the actions its
+    scopes grant (``role`` is then None)."""
 
     product: Product
-    role: Role
+    role: Role | None
+    scope_actions: frozenset[str] | None = None
+
+    @property
+    def is_api_user(self) -> bool:
+        return self.scope_actions is not None
+
+    def can(self, action: str) -> bool:
+        if self.scope_actions is None:
+            return role_can(self.role, action)
+        PERMISSIONS[action]  # KeyError: an undeclared action is never allowed
+        return action in self.scope_actions
 
     def require(self, action: str) -> None:
-        require(self.role, action)
+        if self.scope_actions is None:
+            require(self.role, action)
+        elif not self.can(action):
+            needed = " or ".join(scopes_granting(action)) or "a scope API users cannot have"
+            raise PermissionDenied(
+                f"This API user's scopes do not allow {action.replace('.', ' ')}; it needs {needed}."
+            )
 
 
 MAX_PRODUCT_ID = 2**31 - 1  # the id column is a 32-bit integer
@@ -43,16 +62,33 @@ def product_access(*, user, id_or_slug: str | int, action: str = "product.read")
         if user is not None and user.is_authenticated and (in_range or not numeric)
         else None
     )
-    if membership is None:
-        raise NotFound(f"Product {text!r} not found.")
-    access = ProductAccess(product=membership.product, role=Role(membership.role))
+    if membership is not None:
+        access = ProductAccess(product=membership.product, role=Role(membership.role))
+    else:
+        # Only on a miss: API users are few, and their product is the one they were made for.
+        api_user = (
+            ApiUser.objects.select_related("product").filter(user=user, **lookup).first()
+            if user is not None and user.is_authenticated and (in_range or not numeric)
+            else None
+        )
+        if api_user is None:
+            raise NotFound(f"Product {text!r} not found.")
+        access = ProductAccess(
+            product=api_user.product, role=None, scope_actions=scope_actions(api_user.scopes)
+        )
     access.require(action)
     return access
 
 
 def product_ids_for_user(*, user) -> list[int]:
-    """The products whose events and devices the user sees (for live streams)."""
-    return list(Membership.objects.filter(user=user).values_list("product_id", flat=True))
+    """The products whose events the user sees (for live streams): their teams', and an API
+    user's own product when its scopes allow reading events."""
+    product_ids = list(Membership.objects.filter(user=user).values_list("product_id", flat=True))
+    if not product_ids:
+        api_user = ApiUser.objects.filter(user=user).only("product_id", "scopes").first()
+        if api_user is not None and "event.read" in scope_actions(api_user.scopes):
+            product_ids.append(api_user.product_id)
+    return product_ids
 
 
 def team_members(*, product: Product) -> QuerySet[Membership]:
@@ -84,6 +120,18 @@ def team_member_user(*, product: Product, email: str):
     if membership is None:
         raise NotFound(f"{email} is not on this product's team.")
     return membership.user
+
+
+def api_users(*, product: Product) -> QuerySet[ApiUser]:
+    return ApiUser.objects.filter(product=product).select_related("user", "created_by").order_by("created_at")
+
+
+def api_user_by_username(*, product: Product, username: str) -> ApiUser | None:
+    return (
+        ApiUser.objects.filter(product=product, user__email__iexact=username.strip())
+        .select_related("user", "product")
+        .first()
+    )
 
 
 def invitations_for_user(*, user) -> QuerySet[Invitation]:

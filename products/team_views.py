@@ -19,9 +19,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console.errors import ApplicationError, NotFound, PermissionDenied
 from console.permissions import Role, role_can
 from products import selectors, services
-from products.forms import TeamInviteForm
+from products.forms import ApiUserCreateForm, TeamInviteForm
 from products.limits import FREE_TEAM_MEMBER_LIMIT
-from products.models import Invitation, Membership
+from products.models import ApiUser, Invitation, Membership
+from products.scopes import SCOPES
 from products.selectors import ProductAccess
 from products.team import ROLE_NAMES
 from products.views import INVALID, _access, _is_htmx, _product_context
@@ -34,10 +35,18 @@ def _team_url(product) -> str:
     return reverse("products:team", args=[product.slug])
 
 
-def _team_context(request: HttpRequest, access: ProductAccess, form: TeamInviteForm | None = None) -> dict:
+def _team_context(
+    request: HttpRequest,
+    access: ProductAccess,
+    form: TeamInviteForm | None = None,
+    api_user_form: ApiUserCreateForm | None = None,
+) -> dict:
     product = access.product
     members = list(selectors.team_members(product=product))
     invitations = list(selectors.team_invitations(product=product))
+    api_users = list(selectors.api_users(product=product))
+    for api_user in api_users:
+        api_user.scope_labels = [(name, SCOPES[name].label) for name in api_user.scopes if name in SCOPES]
     for member in members:
         member.role_name = ROLE_NAMES[Role(member.role)]
         member.is_you = member.user_id == request.user.pk
@@ -62,6 +71,9 @@ def _team_context(request: HttpRequest, access: ProductAccess, form: TeamInviteF
         + ["free"] * max(0, FREE_TEAM_MEMBER_LIMIT - seats_used),
         "invite_form": form or TeamInviteForm(),
         "open_invite_dialog": form is not None,
+        "api_users": api_users,
+        "api_user_form": api_user_form or ApiUserCreateForm(),
+        "open_api_user_dialog": api_user_form is not None,
     }
 
 
@@ -165,3 +177,57 @@ def team_leave(request: HttpRequest, product: str) -> HttpResponse:
     access = _access(request, product, "team.read")
     _remove(request, access, request.user)
     return _left(request, access)
+
+
+# --- API users ------------------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def team_api_user_create(request: HttpRequest, product: str) -> HttpResponse:
+    """The New API user dialog posts here. Its token is shown in the answer and never again: htmx
+    gets it in place of the form; without htmx, the team page shows it. A GET is the team page."""
+    access = _access(request, product, "team.manage")
+    if request.method == "GET":
+        return redirect(_team_url(access.product))
+    form = ApiUserCreateForm(request.POST)
+    error = INVALID
+    created = None
+    if form.is_valid():
+        try:
+            created = services.api_user_create(
+                actor=request.user,
+                product=access.product,
+                friendly_name=form.cleaned_data["friendly_name"],
+                scopes=form.cleaned_data["scopes"],
+                via="console",
+            )
+        except ApplicationError as refused:
+            error = refused.error
+            form.add_error(refused.field if refused.field in form.fields else None, refused.message)
+    if created is not None:
+        context = {**_product_context(request, access), "created": created}
+        if _is_htmx(request):
+            return render(request, "products/_api_user_dialog.html#api_user_token", context)
+        context = {**_team_context(request, access), "created": created}
+        return render(request, "products/team.html", context)
+    if _is_htmx(request):
+        context = {**_product_context(request, access), "api_user_form": form}
+        response = render(request, "products/_api_user_dialog.html#api_user_form", context)
+        response["X-Quanta-Error"] = error
+        return response
+    return render(
+        request, "products/team.html", _team_context(request, access, api_user_form=form), status=400
+    )
+
+
+@require_POST
+def team_api_user_delete(request: HttpRequest, product: str, api_user_id: int) -> HttpResponse:
+    access = _access(request, product, "team.manage")
+    api_user = (
+        ApiUser.objects.select_related("user", "product")
+        .filter(pk=api_user_id, product=access.product)
+        .first()
+    )
+    if api_user is None:
+        raise Http404("No such API user on this product's team.")
+    services.api_user_delete(actor=request.user, api_user=api_user, via="console")
+    messages.success(request, f"Deleted the API user {api_user.friendly_name}; its token no longer works.")
+    return redirect(_team_url(access.product))

@@ -29,4 +29,10 @@ urlpatterns = [
         name="team-member-remove",
     ),
     path("<str:product>/team/leave/", team_views.team_leave, name="team-leave"),
+    path("<str:product>/team/api-users/new/", team_views.team_api_user_create, name="team-api-user-create"),
+    path(
+        "<str:product>/team/api-users/<int:api_user_id>/delete/",
+        team_views.team_api_user_delete,
+        name="team-api-user-delete",
+    ),
 ]

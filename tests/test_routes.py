@@ -19,7 +19,7 @@ from oauth2_provider.models import AccessToken
 from console.accounts.services import access_token_create
 from console.models import AuditEntry
 from devices.models import Device
-from products.models import DeviceGroup, Product
+from products.models import ApiUser, DeviceGroup, Product
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,20 @@ def _victim_group(victim) -> dict[str, str]:
     return {**values, "device": values["device_id"], "name": "victim-group"}
 
 
+def _victim_api_user(victim) -> dict[str, str]:
+    from products.services import api_user_create
+
+    values = _victim_product(victim)
+    product = Product.objects.get(pk=values["product"])
+    created = api_user_create(
+        actor=victim, product=product, friendly_name="Victim bot", scopes=["devices:list"]
+    )
+    return {**values, "api_user_id": str(created.api_user.pk), "username": created.api_user.user.email}
+
+
 VICTIM_OBJECTS: dict[str, Callable] = {
+    **{f"products:{name}": _victim_api_user for name in ("team-api-user-create", "team-api-user-delete")},
+    **{f"api:{name}": _victim_api_user for name in ("product-team", "product-team-member")},
     "accounts:token-revoke": _victim_token,
     **{f"products:{name}": _victim_product for name in ("overview", "events")},
     **{f"product_devices:{name}": _victim_product for name in ("list", "import")},
@@ -190,6 +203,11 @@ def _victim_state(victim) -> tuple:
             Device.objects.filter(owner=victim).values_list("id", "name", "notes", "online", "development")
         ),
         sorted(DeviceGroup.objects.filter(product__owner=victim).values_list("name", "description", "color")),
+        sorted(
+            ApiUser.objects.filter(product__owner=victim).values_list(
+                "user__email", "friendly_name", "scopes"
+            )
+        ),
         sorted(
             Device.groups.through.objects.filter(devicegroup__product__owner=victim).values_list(
                 "device_id", "devicegroup_id"
