@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "products",
     "events",
     "devices",
+    "firmware",
 ]
 
 MIDDLEWARE = [
@@ -411,6 +412,8 @@ QUANTA_CLAIM_CODE_TTL_SECONDS = 24 * 3600
 # Importing device ids into a product: one file or request at most.
 QUANTA_IMPORT_MAX_IDS = env.int("QUANTA_IMPORT_MAX_IDS", default=100_000)
 QUANTA_IMPORT_MAX_BYTES = env.int("QUANTA_IMPORT_MAX_BYTES", default=4 * 1024 * 1024)
+# Product firmware uploads: the largest binary accepted (application modules are at most a few MiB).
+QUANTA_FIRMWARE_MAX_BYTES = env.int("QUANTA_FIRMWARE_MAX_BYTES", default=8 * 1024 * 1024)
 # Publish limit per device (Particle: 1 event per second on average, bursts of 4).
 QUANTA_PUBLISH_RATE_PER_SECOND = env.float("QUANTA_PUBLISH_RATE_PER_SECOND", default=1.0)
 QUANTA_PUBLISH_BURST = env.int("QUANTA_PUBLISH_BURST", default=4)
@@ -428,4 +431,11 @@ QUANTA_REDIS_STREAM_CONNECTIONS = env.int("QUANTA_REDIS_STREAM_CONNECTIONS", def
 CELERY_BEAT_SCHEDULE["sweep-stale-device-sessions"] = {
     "task": "devices.tasks.sweep_stale_sessions",
     "schedule": timedelta(seconds=15),
+}
+# The product overview's chart of devices online: one sample per product per period, kept a week.
+QUANTA_ONLINE_SAMPLE_SECONDS = env.int("QUANTA_ONLINE_SAMPLE_SECONDS", default=300)
+QUANTA_ONLINE_SAMPLE_RETENTION_DAYS = env.int("QUANTA_ONLINE_SAMPLE_RETENTION_DAYS", default=7)
+CELERY_BEAT_SCHEDULE["sample-online-devices"] = {
+    "task": "devices.tasks.sample_online_devices",
+    "schedule": timedelta(seconds=QUANTA_ONLINE_SAMPLE_SECONDS),
 }

@@ -17,6 +17,7 @@ from console.api.views import QuantaAPIView
 from console.errors import ApplicationError
 from devices import groups, imports, selectors, services
 from devices.models import Device
+from devices.product_fields import product_device_field_names, product_device_fields_in
 from devices.serializers import (
     DeviceDetailSerializer,
     ProductDeviceSummarySerializer,
@@ -236,6 +237,8 @@ class ProductDeviceView(QuantaAPIView):
                 "groups": serializers.ListField(child=serializers.CharField(), required=False),
                 "development": serializers.BooleanField(required=False),
                 "notes": serializers.CharField(required=False, allow_blank=True),
+                "desired_firmware_version": serializers.IntegerField(required=False, allow_null=True),
+                "flash": serializers.BooleanField(required=False),
             },
         ),
         responses=inline_serializer(
@@ -245,6 +248,7 @@ class ProductDeviceView(QuantaAPIView):
                 "groups": serializers.ListField(child=serializers.CharField()),
                 "development": serializers.BooleanField(required=False),
                 "notes": serializers.CharField(required=False),
+                "desired_firmware_version": serializers.IntegerField(required=False, allow_null=True),
                 "updated_at": serializers.DateTimeField(),
             },
         ),
@@ -260,10 +264,14 @@ class ProductDeviceView(QuantaAPIView):
         if isinstance(development, str):  # a form field
             development = development.strip().lower() in _TRUE
         notes = data.get("notes") if "notes" in data else None
-        if names is None and development is None and notes is None:
-            raise ApplicationError("Nothing to change: send groups, development or notes.", field="groups")
+        extra_fields = product_device_fields_in(data)
+        if names is None and development is None and notes is None and not extra_fields:
+            known = ", ".join(["groups", "development", "notes", *product_device_field_names()])
+            raise ApplicationError(f"Nothing to change: send one of {known}.", field="groups")
         if names is not None:
             access.require("group.manage")
+        for handler in extra_fields:
+            access.require(handler.action)
         if notes is not None and not isinstance(notes, str):
             raise ApplicationError("notes is text.", field="notes")
         answer: dict = {"id": found.id}
@@ -284,6 +292,12 @@ class ProductDeviceView(QuantaAPIView):
             if notes is not None:
                 services.device_notes_update(user=request.user, device=found, notes=notes.strip(), via="api")
                 answer["notes"] = notes.strip()
+            for handler in extra_fields:
+                answer.update(
+                    handler.apply(
+                        actor=request.user, product=access.product, device=found, data=data, via="api"
+                    )
+                )
         found = Device.objects.prefetch_related("groups").get(pk=found.pk)
         return Response(
             {**answer, "groups": groups.device_group_names(found), "updated_at": found.updated_at}

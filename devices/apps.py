@@ -29,5 +29,6 @@ class DevicesConfig(AppConfig):
                 icon="cpu",
                 order=20,
                 section=nav.Section.PRODUCT,
+                active_for=("product_devices:detail",),
             )
         )

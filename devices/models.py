@@ -31,6 +31,8 @@ class Device(models.Model):
     development = models.BooleanField(default=False)
     # Joined a product by asking for it at handshake, waiting for the team to approve or deny it.
     quarantined = models.BooleanField(default=False)
+    # Locked to this product firmware version whatever is released (firmware/ decides targets).
+    desired_firmware_version = models.PositiveIntegerField(null=True, blank=True)
     # The product's groups the device is in (always groups of its current product).
     groups = models.ManyToManyField("products.DeviceGroup", related_name="devices", blank=True)
 
@@ -145,3 +147,30 @@ class GatewayProcess(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class DeviceOnlineSample(models.Model):
+    """How many of a product's devices were online at one moment, for the product overview's chart.
+
+    ``devices.tasks.sample_online_devices`` takes one per product every
+    ``QUANTA_ONLINE_SAMPLE_SECONDS``, at the start of that period (so a second run in the same
+    period conflicts and is ignored), and prunes the ones older than
+    ``QUANTA_ONLINE_SAMPLE_RETENTION_DAYS``. A period without a sample means nothing was running."""
+
+    product = models.ForeignKey("products.Product", on_delete=models.CASCADE, related_name="online_samples")
+    taken_at = models.DateTimeField()
+    online = models.PositiveIntegerField()
+    total = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            # Also the index the chart reads a product's last 24 hours through.
+            models.UniqueConstraint(fields=["product", "taken_at"], name="online_sample_one_per_period"),
+            models.CheckConstraint(
+                condition=Q(online__lte=models.F("total")), name="online_sample_within_total"
+            ),
+        ]
+        indexes = [models.Index(fields=["taken_at"], name="online_sample_taken_at")]  # pruning
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.taken_at:%Y-%m-%d %H:%M}: {self.online}/{self.total}"

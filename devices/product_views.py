@@ -5,6 +5,10 @@ file, approve or deny quarantined devices, and remove devices from the product. 
 checkboxes for bulk changes: adding to a group or removing from one (``group.manage``), marking
 development devices (``device.update``).
 
+A device's page (``/products/<product>/devices/<device_id>/``) is for the whole team, whoever owns
+the device: its details, owner, groups (Edit groups sets them, ``group.manage``), firmware and
+development flag (``device.update``), quarantine, and its live events.
+
 The product is looked up through ``products.views._access`` with the action each view needs:
 another team's product is a 404, an action the user's role does not allow is a 403 and changes
 nothing. The import answers JSON for the page's script (``static/js/product-devices.js``); the
@@ -30,6 +34,7 @@ from devices import groups as device_groups
 from devices import imports, selectors
 from devices.forms import ProductDeviceImportForm, ProductDeviceRemoveForm
 from devices.models import Device
+from events.views import event_log_context
 from products.models import DeviceGroup, Product, QuarantinePolicy
 from products.selectors import product_access
 from products.views import _access, _is_htmx, _product_context
@@ -105,6 +110,10 @@ def _device_or_404(product: Product, device_id: str) -> Device:
         return imports.product_device_get(product=product, id_or_name=device_id)
     except NotFound:
         raise Http404("No such device in this product.") from None
+
+
+def _detail_url(product: Product, device: Device) -> str:
+    return reverse("product_devices:detail", args=[product.slug, device.id])
 
 
 def _sort_columns(sort: str) -> dict[str, dict]:
@@ -308,6 +317,88 @@ def product_device_remove(request: HttpRequest, product: str, device_id: str) ->
         message += " It is denied: it is refused when it asks to join again."
     messages.success(request, message)
     return _back(request, access.product)
+
+
+# --- a device's page -----------------------------------------------------------------------------------
+@require_GET
+def product_device_detail(request: HttpRequest, product: str, device_id: str) -> HttpResponse:
+    access = _access(request, product, "device.read")
+    product_obj = access.product
+    try:
+        device = selectors.product_device_get(product=product_obj, id_or_name=device_id)
+    except NotFound:
+        raise Http404("No such device in this product.") from None
+    can_group = role_can(access.role, "group.manage")
+    device_groups_shown = [group for group in device.groups.all() if group.product_id == product_obj.id]
+    context = {
+        **_product_context(request, access),
+        **event_log_context(filter_text="", device=device),
+        "page_title": f"{device.name or device.id} · {product_obj.name}",
+        "device": device,
+        "device_groups": device_groups_shown,
+        "device_group_names": {group.name for group in device_groups_shown},
+        # The Edit groups dialog lists every group of the product; only its editors need them.
+        "product_groups": (
+            list(DeviceGroup.objects.filter(product=product_obj).only("id", "name", "color").order_by("name"))
+            if can_group
+            else []
+        ),
+        "firmware_elsewhere": device.firmware_product_id not in (None, product_obj.id),
+        "can_group": can_group,
+        "can_develop": role_can(access.role, "device.update"),
+        "can_quarantine": role_can(access.role, "device.quarantine"),
+        "deny_message": DENY_MESSAGE,
+    }
+    return render(request, "devices/product_detail.html", context)
+
+
+@require_POST
+def product_device_groups(request: HttpRequest, product: str, device_id: str) -> HttpResponse:
+    """The Edit groups dialog: the device's groups become exactly the checked ones (``groups``) and
+    the new names typed in (``new_groups``, comma-separated; they are created)."""
+    access = _access(request, product, "group.manage")
+    device = _device_or_404(access.product, device_id)
+    names = request.POST.getlist("groups") + request.POST.get("new_groups", "").split(",")
+    try:
+        groups = device_groups.device_groups_set(
+            actor=request.user,
+            product=access.product,
+            device=device,
+            names=[name for name in names if name.strip()],
+            via="console",
+        )
+    except ApplicationError as refused:
+        messages.error(request, f"Could not change the groups of {_label(device)}: {refused.message}")
+    else:
+        if groups:
+            messages.success(request, f"{_label(device)} is in {', '.join(groups)}.")
+        else:
+            messages.success(request, f"{_label(device)} is in no group now.")
+    return redirect(_detail_url(access.product, device))
+
+
+@require_POST
+def product_device_development(request: HttpRequest, product: str, device_id: str) -> HttpResponse:
+    """Mark the device as a development device (``development=1``) or not (``0``)."""
+    access = _access(request, product, "device.update")
+    device = _device_or_404(access.product, device_id)
+    value = request.POST.get("development", "")
+    if value not in {"0", "1"}:
+        messages.error(request, "Choose whether it is a development device.")
+        return redirect(_detail_url(access.product, device))
+    development = value == "1"
+    device_groups.devices_development_set(
+        actor=request.user,
+        product=access.product,
+        device_ids=[device.id],
+        development=development,
+        via="console",
+    )
+    if development:
+        messages.success(request, f"{_label(device)} is a development device now.")
+    else:
+        messages.success(request, f"{_label(device)} is no longer a development device.")
+    return redirect(_detail_url(access.product, device))
 
 
 # --- bulk changes -------------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from console.errors import NotFound
-from devices.models import Device
+from devices.models import Device, DeviceOnlineSample
 from products.models import DeviceGroup
 
 _DEVICE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -130,3 +132,63 @@ def product_device_list(
     if online is not None:
         devices = devices.filter(online=online)
     return devices.order_by(*product_device_ordering(sort, descending=descending))
+
+
+def product_device_get(*, product, id_or_name: str) -> Device:
+    """One device of the product, by 24-hex id or by name, with its owner and groups (a device
+    page's read). 404 when it is not in this product, also when it exists elsewhere."""
+    text = id_or_name.strip()
+    lookup = Q(id=text.lower()) if is_device_id(text) else Q(name__iexact=text)
+    device = (
+        Device.objects.filter(lookup, product=product)
+        .select_related("owner")
+        .prefetch_related(Prefetch("groups", queryset=device_groups_prefetch()))
+        .order_by("id")
+        .first()
+    )
+    if device is None:
+        raise NotFound(f"Device {text!r} is not in this product.", extra={"info": NOT_RECOGNIZED})
+    return device
+
+
+# --- A product's overview: aggregates only, so its cost does not grow with the fleet -----------------------
+@dataclass(frozen=True)
+class FirmwareVersionCount:
+    version: int | None  # the product firmware version the devices report; None: never reported
+    total: int
+    online: int
+
+
+def product_firmware_version_counts(*, product) -> list[FirmwareVersionCount]:
+    """The product's devices by the firmware version they report, newest first, the ones that never
+    reported last: one grouped query (their sums are the product's device counts)."""
+    rows = (
+        Device.objects.filter(product=product)
+        .values("firmware_version")
+        .annotate(total=Count("id"), online=Count("id", filter=Q(online=True)))
+        .order_by(F("firmware_version").desc(nulls_last=True))
+    )
+    return [FirmwareVersionCount(row["firmware_version"], row["total"], row["online"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class OnlineSample:
+    taken_at: datetime
+    online: int
+    total: int
+
+
+def product_online_samples(*, product, since: datetime) -> list[OnlineSample]:
+    """The product's samples of devices online (devices.tasks.sample_online_devices) taken at or
+    after ``since``, oldest first."""
+    rows = (
+        DeviceOnlineSample.objects.filter(product=product, taken_at__gte=since)
+        .order_by("taken_at")
+        .values_list("taken_at", "online", "total")
+    )
+    return [OnlineSample(*row) for row in rows]
+
+
+def product_device_runs_version(*, product, version: int) -> bool:
+    """Whether a device of the product reports running this product firmware version."""
+    return Device.objects.filter(product=product, firmware_version=version).exists()

@@ -53,6 +53,7 @@ def device_detail(device: Device) -> dict:
         "denied": False,
         "quarantined": False,
         "groups": device_group_names(device),
+        "desired_firmware_version": device.desired_firmware_version,
         "targeted_firmware_release_version": None,
     }
 
@@ -102,4 +103,5 @@ class DeviceDetailSerializer(DeviceSummarySerializer):
     denied = serializers.BooleanField()
     quarantined = serializers.BooleanField()
     groups = serializers.ListField(child=serializers.CharField())
+    desired_firmware_version = serializers.IntegerField(allow_null=True)
     targeted_firmware_release_version = serializers.IntegerField(allow_null=True)

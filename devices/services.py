@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from console.errors import ApplicationError, Conflict, NotFound, PermissionDenied
@@ -17,7 +18,7 @@ from console.services import audit_record
 from devices import calls, naming
 from devices.imports import product_join_at_handshake
 from devices.keys import KeyPair, key_pair_generate
-from devices.models import ClaimCode, DataUsage, Device, GatewayProcess
+from devices.models import ClaimCode, DataUsage, Device, DeviceOnlineSample, GatewayProcess
 from products.models import Product
 
 # Particle's wording: particle-cli offers to request a transfer only when the error contains it.
@@ -213,6 +214,14 @@ def device_notes_update(*, user, device: Device, notes: str, via: str = "api") -
     return device
 
 
+def device_firmware_lock_set(*, device: Device, version: int | None) -> Device:
+    """Lock the device to a product firmware version, or unlock it with None (firmware checks the
+    version exists and records the audit entry)."""
+    device.desired_firmware_version = version
+    device.save(update_fields=["desired_firmware_version", "updated_at"])
+    return device
+
+
 # --- What the gateway records ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Handshake:
@@ -356,3 +365,34 @@ def devices_sweep_stale(*, now: datetime | None = None) -> list[Device]:
         stale = [device for device in stale if device.pk not in still_online]
     GatewayProcess.objects.filter(heartbeat_at__lt=cutoff).delete()
     return stale
+
+
+# --- Online history (the product overview's chart) ------------------------------------------------------
+def online_sample_period_start(at: datetime) -> datetime:
+    """The start of the sampling period ``at`` falls in: every sample of one period has the same
+    ``taken_at``, so a second run in that period is a conflict and changes nothing."""
+    seconds = settings.QUANTA_ONLINE_SAMPLE_SECONDS
+    return datetime.fromtimestamp(int(at.timestamp()) // seconds * seconds, tz=UTC)
+
+
+def online_samples_take(*, now: datetime | None = None) -> int:
+    """Record how many devices of every product are online: one grouped aggregate and one bulk
+    insert, whatever the fleet's size. Products without devices get a zero sample, so a gap in the
+    chart only ever means nothing was sampling. Prunes the samples past retention too.
+
+    Returns the number of products sampled."""
+    now = now or timezone.now()
+    taken_at = online_sample_period_start(now)
+    counts = (
+        Product.objects.order_by()
+        .annotate(total=Count("devices"), online=Count("devices", filter=Q(devices__online=True)))
+        .values_list("id", "online", "total")
+    )
+    samples = [
+        DeviceOnlineSample(product_id=product_id, taken_at=taken_at, online=online, total=total)
+        for product_id, online, total in counts
+    ]
+    DeviceOnlineSample.objects.bulk_create(samples, ignore_conflicts=True)
+    retention = timedelta(days=settings.QUANTA_ONLINE_SAMPLE_RETENTION_DAYS)
+    DeviceOnlineSample.objects.filter(taken_at__lt=now - retention).delete()
+    return len(samples)

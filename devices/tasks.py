@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from devices.services import devices_sweep_stale
+from devices.services import devices_sweep_stale, online_samples_take
 from events.services import device_status_event, event_publish
 
 
@@ -19,3 +19,9 @@ def sweep_stale_sessions() -> int:
             )
         )
     return len(stale)
+
+
+@shared_task
+def sample_online_devices() -> int:
+    """The product overview's history of devices online; safe to run twice (one sample a period)."""
+    return online_samples_take()

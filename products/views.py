@@ -8,21 +8,26 @@ URLs take the numeric id or the slug; the console's own links use the slug.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 from django.db.models.functions import Lower
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from console.errors import ApplicationError, NotFound, PermissionDenied
 from console.nav import NavHeader
 from console.permissions import Role
 from console.platforms import platform_get, platform_name
-from devices.models import Device
+from devices.selectors import product_firmware_version_counts, product_online_samples
 from events.views import event_log_context
+from products.charts import TimeChart, TimePoint, firmware_version_bars, time_chart
 from products.forms import ProductCreateForm
 from products.models import Membership, Product
 from products.selectors import ProductAccess, product_access, product_list_for_user
@@ -30,6 +35,7 @@ from products.services import product_create
 
 INVALID = "invalid"  # the X-Quanta-Error of a form that did not validate
 ROLE_ORDER = {role.value: index for index, role in enumerate(Role)}  # owner first, viewer last
+ONLINE_CHART_SPAN = timedelta(hours=24)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -149,12 +155,28 @@ def _product_context(request: HttpRequest, access: ProductAccess) -> dict:
     }
 
 
+def _online_chart(product: Product, *, now: datetime, online: int, total: int) -> TimeChart | None:
+    """The last 24 hours of samples and the live count as the last point; None until there are two
+    samples (a line needs two points, the live one alone says nothing about the past)."""
+    start = now - ONLINE_CHART_SPAN
+    samples = product_online_samples(product=product, since=start)
+    if len(samples) < 2:
+        return None
+    points = [TimePoint(at=sample.taken_at, value=sample.online, total=sample.total) for sample in samples]
+    points.append(TimePoint(at=now, value=online, total=total))
+    # One missed period (a run that started late) is bridged; a longer silence shows as a gap.
+    max_gap = timedelta(seconds=settings.QUANTA_ONLINE_SAMPLE_SECONDS * 2.5)
+    return time_chart(points, start=start, end=now, max_gap=max_gap)
+
+
 @require_GET
 def product_overview(request: HttpRequest, product: str) -> HttpResponse:
     access = _access(request, product, "product.read")
-    counts = Device.objects.filter(product=access.product).aggregate(
-        total=Count("id"), online=Count("id", filter=Q(online=True))
-    )
+    # Aggregates only, so the page costs the same for 5 devices and for 100,000: the version counts
+    # also give the device totals.
+    versions = product_firmware_version_counts(product=access.product)
+    total = sum(version.total for version in versions)
+    online = sum(version.online for version in versions)
     members = sorted(
         Membership.objects.filter(product=access.product).select_related("user"),
         key=lambda member: (ROLE_ORDER.get(member.role, len(ROLE_ORDER)), member.user.email.lower()),
@@ -163,8 +185,12 @@ def product_overview(request: HttpRequest, product: str) -> HttpResponse:
         member.role_label = _role_label(member.role)
     context = {
         **_product_context(request, access),
-        "device_total": counts["total"],
-        "device_online": counts["online"],
+        "device_total": total,
+        "device_online": online,
+        "online_chart": _online_chart(access.product, now=timezone.now(), online=online, total=total),
+        "sample_minutes": max(settings.QUANTA_ONLINE_SAMPLE_SECONDS // 60, 1),
+        "firmware_bars": firmware_version_bars((version.version, version.total) for version in versions),
+        "firmware_reported": any(version.version is not None for version in versions),
         "members": members,
         **event_log_context(filter_text=""),
         "event_log_embedded": True,

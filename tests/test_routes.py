@@ -19,6 +19,7 @@ from oauth2_provider.models import AccessToken
 from console.accounts.services import access_token_create
 from console.models import AuditEntry
 from devices.models import Device
+from firmware.models import FirmwareRelease, ProductFirmware
 from products.models import ApiUser, DeviceGroup, Product
 
 pytestmark = pytest.mark.django_db
@@ -160,13 +161,49 @@ def _victim_api_user(victim) -> dict[str, str]:
     return {**values, "api_user_id": str(created.api_user.pk), "username": created.api_user.user.email}
 
 
+def _victim_firmware(victim) -> dict[str, str]:
+    """The victim's product with version 1 uploaded, run by its device and released as the default."""
+    from firmware.binary import ModuleFunction
+    from firmware.encoder import build_module
+    from firmware.releases import firmware_release
+    from firmware.services import firmware_upload
+
+    values = _victim_product_device(victim)
+    product = Product.objects.get(pk=values["product"])
+    data = build_module(
+        platform_id=13,
+        product_id=product.id,
+        product_version=1,
+        dependencies=[(int(ModuleFunction.SYSTEM_PART), 1, 1201)],
+    )
+    firmware = firmware_upload(actor=victim, product=product, data=data, version=1, title="Victim build")
+    Device.objects.filter(pk=values["device_id"]).update(firmware_version=1)
+    firmware_release(actor=victim, product=product, firmware=firmware, product_default=True, group_names=[])
+    return {**values, "version": "1"}
+
+
 VICTIM_OBJECTS: dict[str, Callable] = {
     **{f"products:{name}": _victim_api_user for name in ("team-api-user-create", "team-api-user-delete")},
     **{f"api:{name}": _victim_api_user for name in ("product-team", "product-team-member")},
     "accounts:token-revoke": _victim_token,
+    **{
+        f"firmware:{name}": _victim_firmware
+        for name in ("list", "upload", "detail", "download", "edit", "delete", "release", "release-impact")
+    },
     **{f"products:{name}": _victim_product for name in ("overview", "events")},
     **{f"product_devices:{name}": _victim_product for name in ("list", "import")},
     "product_devices:bulk": _victim_group,
+    **{f"product_devices:{name}": _victim_group for name in ("detail", "groups", "development")},
+    **{
+        f"api:{name}": _victim_firmware
+        for name in (
+            "product-firmware-list",
+            "product-firmware",
+            "product-firmware-binary",
+            "product-firmware-release",
+            "product-firmware-impact",
+        )
+    },
     **{
         f"products:{name}": _victim_group for name in ("groups", "group-create", "group-edit", "group-delete")
     },
@@ -211,6 +248,16 @@ def _victim_state(victim) -> tuple:
         sorted(
             Device.groups.through.objects.filter(devicegroup__product__owner=victim).values_list(
                 "device_id", "devicegroup_id"
+            )
+        ),
+        sorted(
+            ProductFirmware.objects.filter(product__owner=victim).values_list(
+                "version", "title", "description"
+            )
+        ),
+        sorted(
+            FirmwareRelease.objects.filter(product__owner=victim).values_list(
+                "firmware__version", "group_id", "intelligent"
             )
         ),
     )

@@ -7,6 +7,7 @@ from console.accounts import api as accounts_api
 from console.api.views import api_not_found
 from devices import urls_api as devices_api
 from events import urls_api as events_api
+from firmware import urls_api as firmware_api
 from products import urls_api as products_api
 
 app_name = "api"
@@ -23,6 +24,7 @@ urlpatterns = [
     *products_api.urlpatterns,
     *events_api.urlpatterns,
     *devices_api.urlpatterns,
+    *firmware_api.urlpatterns,
     # Last: anything else under /v1 is a JSON 404, also with DEBUG on.
     re_path(r"^.*$", api_not_found, name="not-found"),
 ]

@@ -54,6 +54,7 @@ DETAIL_FIELDS = SUMMARY_FIELDS | {
     "denied",
     "quarantined",
     "groups",
+    "desired_firmware_version",
     "targeted_firmware_release_version",
 }
 

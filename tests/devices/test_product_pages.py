@@ -152,11 +152,12 @@ def test_a_row_shows_the_id_status_firmware_owner_last_heard_and_quarantine(
     assert 'data-device-status="online"' in alder
     assert "v5" in alder
     assert "grace@example.com" in alder
-    assert 'href="/devices/' not in alder  # someone else's device has no page for this user
+    # Every row links to the device's page in the product, whoever owns the device.
+    assert f'href="{url(product, fleet["alder"].id)}/"' in alder
     assert 'data-device-status="offline"' in birch
     assert "Never" in birch
     assert "—" in birch  # no firmware, no owner
-    assert f'href="/devices/{fleet["cedar"].id}/"' in cedar  # the user's own device links to its page
+    assert f'href="{url(product, fleet["cedar"].id)}/"' in cedar
     assert "(you)" in cedar
     assert "Quarantined" in elm
     assert "Quarantined" not in alder

@@ -428,7 +428,9 @@ def test_who_marks_a_development_device_and_writes_notes(product, fleet, role):
 def test_a_device_put_with_nothing_to_change(product, fleet):
     response = api(product).put(f"/v1/products/{product.id}/devices/{fleet[0].id}", {}, format="json")
     assert response.status_code == 400
-    assert response.json()["error"] == "Nothing to change: send groups, development or notes."
+    assert response.json()["error"] == (
+        "Nothing to change: send one of groups, development, notes, desired_firmware_version, flash."
+    )
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -291,9 +291,9 @@ def test_overview_counts_in_bounded_queries(signed_in, user, other_user, django_
     for index in range(5):
         join(product, User.objects.create_user(email=f"member{index}@example.com", password="x"), "viewer")
     add_devices(product, 6, online=3)
-    # The user, the product with the role, the device counts, the team; the sidebar's product
-    # context reuses the product the page looked up.
-    with django_assert_max_num_queries(4):
+    # The user, the product with the role, the device counts by firmware version, the online
+    # samples, the team; the sidebar's product context reuses the product the page looked up.
+    with django_assert_max_num_queries(5):
         response = signed_in.get(f"/products/{product.slug}/")
     assert response.status_code == 200
 

@@ -5,6 +5,7 @@ a second demo account on the team; their private keys go to
 ``$QUANTA_VAR_DIR/demo-fleet.jsonl`` for ``manage.py simulate_fleet`` (``make run`` starts it).
 The key file is written once and left alone while it matches the devices; if it was lost or no
 longer matches (say the database was reset), the devices get new keys and the file is rewritten.
+The demo product also gets 24 hours of devices-online history, so its overview has a chart at once.
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
 
 from console.accounts.models import User
 from console.permissions import Role
 from console.platforms import PLATFORMS_BY_SLUG
 from devices.imports import device_ids_parse, devices_import
 from devices.keys import sign, signature_valid
-from devices.models import Device
-from devices.services import device_key_rotate, devices_provision
+from devices.models import Device, DeviceOnlineSample
+from devices.services import device_key_rotate, devices_provision, online_sample_period_start
 from devices.simulator import KeyFileError, load_keys
 from products.models import Membership, Product
 from products.services import product_create
@@ -168,6 +173,45 @@ def demo_product_seed(user: User, password: str) -> Product:
     return product
 
 
+def _demo_offline(total: int, at: datetime, seed: int) -> int:
+    """How many of ``total`` LTE sensors a plausible farm has offline at ``at`` (UTC): now and then
+    one drops out for a while, one is off for a battery swap in the afternoon, and a cell tower's
+    night maintenance takes a third of them off for a while."""
+    hour = random.Random(f"{seed}:{at:%Y%m%d%H}")  # noqa: S311 (demo data, not secrets)
+    offline = 0
+    for _ in range(2):  # up to two dropouts an hour, each lasting 10 to 35 minutes
+        if hour.random() < 0.3:
+            begin, length = hour.randrange(0, 60, 5), hour.randrange(10, 40, 5)
+            offline += begin <= at.minute < begin + length
+    if 13 <= at.hour < 15:
+        offline += 1
+    if at.hour == 2 and at.minute < 45:
+        offline += max(total // 3, 1)
+    return min(offline, total)
+
+
+def demo_online_history_seed(product: Product, *, now: datetime | None = None) -> int:
+    """Samples for the 24 hours before now, made up from the product's real device count, so its
+    overview's chart has a history on the first run. Only the periods before the product's first
+    sample are filled: a re-run adds nothing, and a real gap later is never papered over.
+
+    Returns the number of samples added."""
+    now = now or timezone.now()
+    step = timedelta(seconds=settings.QUANTA_ONLINE_SAMPLE_SECONDS)
+    last = online_sample_period_start(now) - step  # the current period is the sampler's
+    first = last - timedelta(hours=24) + step
+    earliest = DeviceOnlineSample.objects.filter(product=product).aggregate(first=Min("taken_at"))["first"]
+    total = Device.objects.filter(product=product).count()
+    samples = []
+    at = first
+    while at <= last and (earliest is None or at < earliest):
+        online = total - _demo_offline(total, at, product.id)
+        samples.append(DeviceOnlineSample(product=product, taken_at=at, online=online, total=total))
+        at += step
+    DeviceOnlineSample.objects.bulk_create(samples, ignore_conflicts=True)
+    return len(samples)
+
+
 class Command(BaseCommand):
     help = "Create the demo account (or reset its password) and its demo fleet of simulated devices."
 
@@ -207,3 +251,5 @@ class Command(BaseCommand):
                 f"{password} on its team as a developer"
             )
         )
+        if added := demo_online_history_seed(product):
+            self.stdout.write(self.style.SUCCESS(f"Demo product: {added} samples of devices online added"))

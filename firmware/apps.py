@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class FirmwareConfig(AppConfig):
+    name = "firmware"
+    verbose_name = "Firmware"
+
+    def ready(self) -> None:
+        from devices.product_fields import ProductDeviceField, product_device_field_register
+        from firmware.locks import desired_firmware_version_apply
+
+        # PUT /v1/products/:p/devices/:id with desired_firmware_version locks or unlocks.
+        product_device_field_register(
+            ProductDeviceField(
+                fields=("desired_firmware_version", "flash"),
+                action="firmware.lock",
+                apply=desired_firmware_version_apply,
+            )
+        )
