@@ -50,6 +50,13 @@ def firmware_info(firmware: ProductFirmware, *, device_count: int = 0) -> dict:
     }
 
 
+def _firmware_response(product, version: object, status: int = 200) -> Response:
+    """A version as it is now in the database, with how many devices run it."""
+    firmware = selectors.firmware_get(product=product, version=version)
+    counts = selectors.running_counts(product=product)
+    return Response(firmware_info(firmware, device_count=counts.get(firmware.version, 0)), status=status)
+
+
 class FirmwareInfoSerializer(serializers.Serializer):
     """Schema only: responses are built by ``firmware_info``."""
 
@@ -143,9 +150,7 @@ class FirmwareListView(QuantaAPIView):
             description=request.data.get("description", ""),
             via="api",
         )
-        firmware = selectors.firmware_get(product=access.product, version=firmware.version)
-        counts = selectors.running_counts(product=access.product)
-        return Response(firmware_info(firmware, device_count=counts.get(firmware.version, 0)), status=201)
+        return _firmware_response(access.product, firmware.version, status=201)
 
 
 class FirmwareView(QuantaAPIView):
@@ -156,9 +161,7 @@ class FirmwareView(QuantaAPIView):
     )
     def get(self, request, product: str, version: str):
         access = product_access(user=request.user, id_or_slug=product, action="firmware.read")
-        firmware = selectors.firmware_get(product=access.product, version=version)
-        counts = selectors.running_counts(product=access.product)
-        return Response(firmware_info(firmware, device_count=counts.get(firmware.version, 0)))
+        return _firmware_response(access.product, version)
 
     @extend_schema(
         operation_id="product_firmware_edit",
@@ -189,9 +192,7 @@ class FirmwareView(QuantaAPIView):
                     group_names=None,
                     via="api",
                 )
-        firmware = selectors.firmware_get(product=access.product, version=version)
-        counts = selectors.running_counts(product=access.product)
-        return Response(firmware_info(firmware, device_count=counts.get(firmware.version, 0)))
+        return _firmware_response(access.product, version)
 
     @extend_schema(
         operation_id="product_firmware_delete",
@@ -290,9 +291,7 @@ class FirmwareReleaseView(QuantaAPIView):
             intelligent=bool(_flag(request.data.get("intelligent"))),
             via="api",
         )
-        firmware = selectors.firmware_get(product=access.product, version=firmware.version)
-        counts = selectors.running_counts(product=access.product)
-        return Response(firmware_info(firmware, device_count=counts.get(firmware.version, 0)))
+        return _firmware_response(access.product, firmware.version)
 
 
 class ImpactView(QuantaAPIView):
