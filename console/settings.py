@@ -414,6 +414,17 @@ QUANTA_IMPORT_MAX_IDS = env.int("QUANTA_IMPORT_MAX_IDS", default=100_000)
 QUANTA_IMPORT_MAX_BYTES = env.int("QUANTA_IMPORT_MAX_BYTES", default=4 * 1024 * 1024)
 # Product firmware uploads: the largest binary accepted (application modules are at most a few MiB).
 QUANTA_FIRMWARE_MAX_BYTES = env.int("QUANTA_FIRMWARE_MAX_BYTES", default=8 * 1024 * 1024)
+# Firmware updates over the air (docs/device-protocol.md): chunk size and how many chunks may be in
+# flight beyond the device's last acknowledgement; how long a silent device keeps its transfer; how
+# often progress is written; attempts before an update is left failed, and the first retry's delay
+# (doubling after each failure); how long a device that took an update has to come back running it.
+QUANTA_OTA_CHUNK_BYTES = env.int("QUANTA_OTA_CHUNK_BYTES", default=4096)
+QUANTA_OTA_WINDOW_CHUNKS = env.int("QUANTA_OTA_WINDOW_CHUNKS", default=8)
+QUANTA_OTA_STALL_SECONDS = env.float("QUANTA_OTA_STALL_SECONDS", default=30)
+QUANTA_OTA_PROGRESS_SECONDS = env.float("QUANTA_OTA_PROGRESS_SECONDS", default=1)
+QUANTA_OTA_MAX_ATTEMPTS = env.int("QUANTA_OTA_MAX_ATTEMPTS", default=3)
+QUANTA_OTA_RETRY_SECONDS = env.int("QUANTA_OTA_RETRY_SECONDS", default=60)
+QUANTA_OTA_RETURN_SECONDS = env.int("QUANTA_OTA_RETURN_SECONDS", default=600)
 # Publish limit per device (Particle: 1 event per second on average, bursts of 4).
 QUANTA_PUBLISH_RATE_PER_SECOND = env.float("QUANTA_PUBLISH_RATE_PER_SECOND", default=1.0)
 QUANTA_PUBLISH_BURST = env.int("QUANTA_PUBLISH_BURST", default=4)
@@ -438,4 +449,12 @@ QUANTA_ONLINE_SAMPLE_RETENTION_DAYS = env.int("QUANTA_ONLINE_SAMPLE_RETENTION_DA
 CELERY_BEAT_SCHEDULE["sample-online-devices"] = {
     "task": "devices.tasks.sample_online_devices",
     "schedule": timedelta(seconds=QUANTA_ONLINE_SAMPLE_SECONDS),
+}
+# Completed handshakes wait this long for others before the hooks (OTA targeting) take them as one
+# batch: a fleet reconnecting at once costs one query per batch, not one per device.
+QUANTA_HANDSHAKE_BATCH_SECONDS = env.float("QUANTA_HANDSHAKE_BATCH_SECONDS", default=0.005)
+# Firmware updates: retries that are due, and updates whose device never came back.
+CELERY_BEAT_SCHEDULE["sweep-firmware-updates"] = {
+    "task": "firmware.tasks.sweep_updates",
+    "schedule": timedelta(seconds=30),
 }

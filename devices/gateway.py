@@ -28,6 +28,7 @@ from console.services import audit_record
 from devices import calls, services
 from devices.calls import MAX_CALL_NAME_LENGTH
 from devices.keys import signature_valid
+from devices.ota import HandshakeSeen, OtaOffer, OtaTransfer, ota_backend
 from devices.runtime import runtime
 from devices.selectors import device_get_for_hello
 from events.hub import Subscription, hub
@@ -108,6 +109,7 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.hello_in_progress = False
         self.unmetered = [0, 0]  # bytes in and out before the hello named the device
+        self.ota: OtaTransfer | None = None
         await self.accept()
         self.handshake_timer = asyncio.get_running_loop().call_later(
             settings.QUANTA_DEVICE_HANDSHAKE_TIMEOUT_SECONDS, self._handshake_expired
@@ -123,6 +125,9 @@ class GatewayConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.handshake_timer.cancel()
+        if self.ota is not None:
+            transfer, self.ota = self.ota, None
+            await transfer.interrupted()
         if self.forwarder is not None:
             self.forwarder.cancel()
         if self.subscription is not None:
@@ -166,6 +171,11 @@ class GatewayConsumer(AsyncWebsocketConsumer):
         else:
             self.unmetered[1] += len(text)
         await self.send(text_data=text)
+
+    async def send_binary(self, data: bytes) -> None:
+        if self.device_id is not None:
+            runtime.count_bytes(self.device_id, sent=len(data))
+        await self.send(bytes_data=data)
 
     # --- frames from the device -----------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -331,6 +341,13 @@ class GatewayConsumer(AsyncWebsocketConsumer):
                 device_name=self.device_name,
             )
         )
+        runtime.handshake_seen(
+            HandshakeSeen(
+                device_id=device.id,
+                product_id=self.product_id,
+                firmware_version=result.device.firmware_version,
+            )
+        )
 
     async def _refuse_unauthorized(self, device_id: Any, reason: str) -> None:
         ip = (self.scope.get("client") or ["unknown"])[0]
@@ -470,6 +487,40 @@ class GatewayConsumer(AsyncWebsocketConsumer):
     async def device_renamed(self, message: dict) -> None:
         if self.device_id is not None:
             self.device_name = message["name"]
+
+    # --- firmware updates ----------------------------------------------------------------------------
+    async def device_ota(self, message: dict) -> None:
+        """firmware offers an update to this connection's device (devices/ota.py)."""
+        backend = ota_backend()
+        if self.device_id is None or self.closing or backend is None:
+            return  # offline: the offer stays pending and is made again at the next handshake
+        offer = OtaOffer.from_message(message)
+        if self.ota is not None:
+            if self.ota.offer.ota_id == offer.ota_id and not self.ota.finished:
+                return  # already under way
+            await self.ota.cancel()
+        self.ota = OtaTransfer(self, offer, backend)
+        await self.ota.begin()
+
+    def ota_finished(self, transfer: OtaTransfer) -> None:
+        if self.ota is transfer:
+            self.ota = None
+
+    def _transfer(self, content: dict) -> OtaTransfer:
+        if self.ota is None or content.get("ota_id") != self.ota.offer.ota_id or self.ota.finished:
+            raise BadFrame("No firmware transfer with that ota_id is under way.", code="unknown_ota")
+        return self.ota
+
+    async def frame_ota_ready(self, content: dict) -> None:
+        await self._transfer(content).on_ready(content.get("offset", 0))
+
+    async def frame_ota_ack(self, content: dict) -> None:
+        await self._transfer(content).on_ack(content.get("offset"))
+
+    async def frame_ota_done(self, content: dict) -> None:
+        transfer = self._transfer(content)
+        self.ota = None
+        await transfer.on_done(content.get("ok"), content.get("error"))
 
     async def device_replaced(self, message: dict) -> None:
         # A newer session took over; it already recorded itself, so leave the row alone.

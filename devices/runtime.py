@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from devices import services
+from devices.ota import HandshakeSeen, handshake_hooks_run
 from events.services import device_status_event, event_apublish
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ class GatewayRuntime:
         self._wake: asyncio.Event | None = None
         self._reconciled_at = 0.0
         self._locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+        # Completed handshakes for the hooks (firmware's OTA targeting), handed over in batches.
+        self.pending_handshakes: list[HandshakeSeen] = []
+        self._handshakes_scheduled = False
 
     async def ensure_started(self) -> None:
         loop = asyncio.get_running_loop()
@@ -91,6 +95,24 @@ class GatewayRuntime:
         self.pending_offline[session_id] = (device_id, owner_id, product_id, device_name)
         if self._wake is not None:
             self._wake.set()
+
+    def handshake_seen(self, handshake: HandshakeSeen) -> None:
+        """Queue a completed handshake for the hooks. Those arriving within a few milliseconds of
+        each other go together: a fleet reconnecting after a restart makes one batch per tick, not
+        one database round trip per device."""
+        self.pending_handshakes.append(handshake)
+        if not self._handshakes_scheduled:
+            self._handshakes_scheduled = True
+            asyncio.get_running_loop().call_later(
+                settings.QUANTA_HANDSHAKE_BATCH_SECONDS,
+                lambda: asyncio.ensure_future(self._run_handshake_hooks()),
+            )
+
+    async def _run_handshake_hooks(self) -> None:
+        batch, self.pending_handshakes = self.pending_handshakes, []
+        self._handshakes_scheduled = False
+        if batch:
+            await database_sync_to_async(handshake_hooks_run)(batch)
 
     def count_bytes(self, device_id: str, *, received: int = 0, sent: int = 0) -> None:
         counters = self.usage[device_id]

@@ -5,6 +5,8 @@ private key, publishes sensor readings, answers function calls, variable reads a
 reconnects with backoff when its connection drops. ``run_fleet`` drives many of them from one
 asyncio process: each device is exactly one task and one connection, and waits for its next frame,
 publish or heartbeat with a single timeout, so thousands of devices cost no timers of their own.
+Devices take firmware updates (OTA) as real ones do: they resume an interrupted transfer, check
+the image's SHA-256, and restart into the new version.
 
 This module uses ``websockets`` and ``cryptography`` only (no Django), so it also serves as a
 reference client.
@@ -16,14 +18,16 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
 import logging
 import math
 import random
 import re
+import struct
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,8 +66,18 @@ RECONNECT_BASE_SECONDS = 1.0
 RECONNECT_MAX_SECONDS = 60.0
 UNAUTHORIZED_RETRY_SECONDS = (60.0, 180.0)
 INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+
+# Firmware updates (docs/device-protocol.md, "Firmware updates"): a binary chunk frame starts with
+# the first 8 bytes of the ota_id, the chunk's offset and its length.
+OTA_HEADER = struct.Struct(">8sII")
+OTA_ACK_EVERY_CHUNKS = 4  # the cloud keeps 8 chunks in flight, so acking every 4 never stalls it
+OTA_REBOOT_SECONDS = (1.0, 3.0)
+SHA256_MISMATCH = "sha256 mismatch"
 
 _DEVICE_ID = re.compile(r"^[0-9a-f]{24}$")
+_OTA_ID = re.compile(r"^[0-9a-f]{32}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 # --- Keys ------------------------------------------------------------------------------------------
@@ -187,6 +201,8 @@ class FleetStats:
     disconnects: int = 0
     errors: int = 0
     stopped: int = 0  # devices that gave up (replaced by another session of the same device)
+    ota_applied: int = 0  # firmware updates verified and restarted into
+    ota_failed: int = 0  # firmware updates answered with ok: false
     last_error: str = ""
 
     def error(self, message: str) -> None:
@@ -211,6 +227,8 @@ class FleetStats:
             parts.append(f"rate-limited {self.rate_limited}")
         if self.stopped:
             parts.append(f"stopped {self.stopped}")
+        if self.ota_applied or self.ota_failed:
+            parts.append(f"updates applied {self.ota_applied}, failed {self.ota_failed}")
         if self.errors and (previous is None or self.errors != previous.errors):
             parts.append(f"last error: {self.last_error}")
         return "  ".join(parts)
@@ -250,6 +268,57 @@ def _dumps(frame: dict) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
+@dataclass(slots=True)
+class OtaTransfer:
+    """The one firmware update a device is receiving, kept across reconnects so it can resume.
+
+    The image itself is not kept: the check needs only a running SHA-256 and the count of bytes
+    received in order, so a fleet of thousands of devices stays small whatever the image's size.
+    """
+
+    ota_id: str
+    version: int
+    size: int
+    sha256: str
+    chunk_size: int
+    held: int = 0  # bytes received contiguously from the start
+    unacked: int = 0  # chunks taken since the last ota_ack
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    @property
+    def prefix(self) -> bytes:
+        return bytes.fromhex(self.ota_id)[:8]
+
+    @property
+    def image(self) -> tuple[str, int, int, str]:
+        """What identifies the update: a resumed transfer must be of the very same image."""
+        return (self.ota_id, self.version, self.size, self.sha256)
+
+
+def _u32(frame: dict, name: str, minimum: int = 0, maximum: int = UINT32_MAX) -> int:
+    value = frame.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise ValueError(f"bad ota_begin: {name} must be an integer from {minimum} to {maximum}")
+    return value
+
+
+def ota_offer(frame: dict) -> OtaTransfer:
+    """The transfer an ``ota_begin`` frame offers; ``ValueError`` says why the device cannot take it."""
+    ota_id, sha256 = frame.get("ota_id"), frame.get("sha256")
+    if not isinstance(ota_id, str) or not _OTA_ID.match(ota_id.lower()):
+        raise ValueError("bad ota_begin: ota_id must be 32 hex digits")
+    if not isinstance(sha256, str) or not _SHA256.match(sha256.lower()):
+        raise ValueError("bad ota_begin: sha256 must be 64 hex digits")
+    return OtaTransfer(
+        ota_id=ota_id.lower(),
+        version=_u32(frame, "version"),
+        size=_u32(frame, "size", minimum=1),
+        sha256=sha256.lower(),
+        # A bigger chunk would not fit in a frame this device accepts (it would close with 1009).
+        chunk_size=_u32(frame, "chunk_size", minimum=1, maximum=MAX_FRAME_BYTES - OTA_HEADER.size),
+    )
+
+
 class SimulatedDevice:
     """One simulated device: an environment sensor with an LED.
 
@@ -258,7 +327,8 @@ class SimulatedDevice:
     publishes → the new interval, or -1); variables ``temp`` and ``humidity`` (double), ``uptime``
     (int32) and ``firmware`` (string). It publishes ``env`` readings (``{"t":21.4,"h":48}``) and
     ``status`` (``ok`` / ``battery low``), now and then a quick burst of 2 to 4 events, never more
-    than the cloud's limit allows.
+    than the cloud's limit allows. It takes firmware updates (``ota_begin``), and with probability
+    ``ota_fail_rate`` corrupts one so that its SHA-256 check fails.
     """
 
     __slots__ = (
@@ -274,6 +344,9 @@ class SimulatedDevice:
         "led",
         "next_id",
         "next_publish",
+        "ota",
+        "ota_fail_rate",
+        "ota_reboot_seconds",
         "product_id",
         "product_version",
         "publish_interval",
@@ -299,12 +372,18 @@ class SimulatedDevice:
         product_version: int | None = None,
         system_version: str = DEFAULT_SYSTEM_VERSION,
         churn_per_minute: float = 0.0,
+        ota_fail_rate: float = 0.0,
+        ota_reboot_seconds: tuple[float, float] = OTA_REBOOT_SECONDS,
         stats: FleetStats | None = None,
     ) -> None:
         if not 0 <= publish_rate <= MAX_PUBLISH_RATE:
             raise ValueError(f"publish_rate is 0 to {MAX_PUBLISH_RATE} events per second")
         if churn_per_minute < 0:
             raise ValueError("churn_per_minute cannot be negative")
+        if not 0 <= ota_fail_rate <= 1:
+            raise ValueError("ota_fail_rate is a probability, from 0 to 1")
+        if not 0 <= ota_reboot_seconds[0] <= ota_reboot_seconds[1]:
+            raise ValueError("ota_reboot_seconds is a (shortest, longest) pair of seconds")
         self.key = key
         self.url = url
         self.rng = rng
@@ -313,6 +392,9 @@ class SimulatedDevice:
         self.product_version = product_version if product_version is not None else key.product_version
         self.system_version = system_version
         self.churn_per_minute = churn_per_minute
+        self.ota_fail_rate = ota_fail_rate
+        self.ota_reboot_seconds = ota_reboot_seconds
+        self.ota: OtaTransfer | None = None  # at most one partial update, kept across reconnects
         self.stats = stats if stats is not None else FleetStats(devices=1)
         self.led = False
         self.signaling = False
@@ -527,7 +609,7 @@ class SimulatedDevice:
     async def _on_frame(self, ws: ClientConnection, raw: str | bytes) -> float | None:
         """Handle one frame; returns a pause when the device is to disconnect (a reboot)."""
         if not isinstance(raw, str):
-            return None  # binary frames carry firmware, which this device does not take
+            return await self._on_chunk(ws, raw)  # binary frames carry firmware
         try:
             frame = json.loads(raw)
         except ValueError:
@@ -567,8 +649,83 @@ class SimulatedDevice:
         elif kind == "signal":
             self.signaling = bool(frame.get("on"))
             logger.info("%s: signal %s (rainbow LED)", self, "on" if self.signaling else "off")
+        elif kind == "ota_begin":
+            await self._on_ota_begin(ws, frame)
         # event, lagged, pong and frame types this device does not know are ignored.
         return None
+
+    # --- firmware updates -----------------------------------------------------------------------------
+    async def _on_ota_begin(self, ws: ClientConnection, frame: dict) -> None:
+        """Answer an offer with how many bytes of it the device already holds."""
+        try:
+            offer = ota_offer(frame)
+        except ValueError as error:
+            self.stats.ota_failed += 1
+            await self._send(
+                ws, {"type": "ota_done", "ota_id": frame.get("ota_id"), "ok": False, "error": str(error)}
+            )
+            return
+        # Another update (or the same id describing another image) replaces the partial one.
+        if self.ota is None or self.ota.image != offer.image:
+            self.ota = offer
+        self.ota.unacked = 0
+        await self._send(ws, {"type": "ota_ready", "ota_id": self.ota.ota_id, "offset": self.ota.held})
+
+    async def _on_chunk(self, ws: ClientConnection, raw: bytes) -> float | None:
+        """Take one chunk in order; anything else is ignored and answered with what the device
+        holds, so the cloud resends from there. Returns the reboot pause after a good update."""
+        transfer = self.ota
+        if transfer is None:
+            return None  # no update under way: nothing to acknowledge
+        if len(raw) < OTA_HEADER.size:
+            await self._ota_ack(ws, transfer)
+            return None
+        prefix, offset, length = OTA_HEADER.unpack_from(raw)
+        chunk = raw[OTA_HEADER.size :]
+        if prefix != transfer.prefix or offset != transfer.held or length != len(chunk):
+            await self._ota_ack(ws, transfer)
+            return None
+        if transfer.held + length > transfer.size:
+            self.ota = None
+            self.stats.ota_failed += 1
+            await self._ota_done(ws, transfer, "size mismatch")
+            return None
+        last = transfer.held + length == transfer.size
+        # Only draw when failures are asked for, so a seeded run without them is unchanged.
+        if last and self.ota_fail_rate > 0 and self.rng.random() < self.ota_fail_rate:
+            corrupted = bytearray(chunk)
+            corrupted[self.rng.randrange(length)] ^= 0xFF  # a bad flash write
+            chunk = bytes(corrupted)
+        transfer.digest.update(chunk)
+        transfer.held += length
+        transfer.unacked += 1
+        if last or transfer.unacked >= OTA_ACK_EVERY_CHUNKS:
+            await self._ota_ack(ws, transfer)
+        if not last:
+            return None
+        self.ota = None
+        if transfer.digest.hexdigest() != transfer.sha256:
+            self.stats.ota_failed += 1
+            logger.info("%s: firmware %s failed its check; keeps running the old one", self, transfer.version)
+            await self._ota_done(ws, transfer, SHA256_MISMATCH)
+            return None
+        # Verified: the device runs the new firmware from now on, even if the answer is lost.
+        self.product_version = transfer.version
+        self.stats.ota_applied += 1
+        self._rebooted = True
+        logger.info("%s: firmware %s verified; restarting into it", self, transfer.version)
+        await self._ota_done(ws, transfer)
+        return self.rng.uniform(*self.ota_reboot_seconds)
+
+    async def _ota_ack(self, ws: ClientConnection, transfer: OtaTransfer) -> None:
+        transfer.unacked = 0
+        await self._send(ws, {"type": "ota_ack", "ota_id": transfer.ota_id, "offset": transfer.held})
+
+    async def _ota_done(self, ws: ClientConnection, transfer: OtaTransfer, error: str = "") -> None:
+        frame: dict[str, Any] = {"type": "ota_done", "ota_id": transfer.ota_id, "ok": not error}
+        if error:
+            frame["error"] = error
+        await self._send(ws, frame)
 
     def call(self, function: str, arg: str) -> int:
         """A function's return value (Particle functions return an int; -1 for a bad argument)."""
@@ -643,6 +800,7 @@ async def run_fleet(
     devices: int | None = None,
     rate: float = 0.2,
     churn: float = 0.0,
+    ota_fail_rate: float = 0.0,
     ramp: float = 50.0,
     product_id: int | None = None,
     product_version: int | None = None,
@@ -656,14 +814,17 @@ async def run_fleet(
     """Run ``devices`` of ``keys`` (all by default) until ``stop`` is set or ``seconds`` pass.
 
     Devices connect ``ramp`` per second; each publishes ``rate`` events per second on average
-    and, with ``churn`` > 0, drops its connection that many times a minute on average. A status
-    line goes to ``report`` every ``status_interval`` seconds. Returns the final counters.
+    and, with ``churn`` > 0, drops its connection that many times a minute on average; it corrupts
+    a firmware update it receives with probability ``ota_fail_rate``. A status line goes to
+    ``report`` every ``status_interval`` seconds. Returns the final counters.
     """
     chosen = list(keys if devices is None else keys[:devices])
     if devices is not None and devices > len(keys):
         raise ValueError(f"{devices} devices asked for, but the key file has {len(keys)}")
     if ramp <= 0:
         raise ValueError("ramp is a number of connections per second, more than 0")
+    if not 0 <= ota_fail_rate <= 1:
+        raise ValueError("ota_fail_rate is a probability, from 0 to 1")
     url_host_port(url)
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -680,6 +841,7 @@ async def run_fleet(
             product_version=product_version,
             system_version=system_version,
             churn_per_minute=churn,
+            ota_fail_rate=ota_fail_rate,
             stats=stats,
         )
         for key in chosen
@@ -700,8 +862,10 @@ async def run_fleet(
 
     starter = loop.create_task(start_all(), name="fleet-starter")
     plural = "s" if len(fleet) != 1 else ""
+    corrupting = f", corrupting {ota_fail_rate * 100:g}% of firmware updates" if ota_fail_rate else ""
     report(
-        f"starting {len(fleet)} device{plural} against {url} ({ramp:g} connections/s, {rate:g} events/s each)"
+        f"starting {len(fleet)} device{plural} against {url} "
+        f"({ramp:g} connections/s, {rate:g} events/s each{corrupting})"
     )
     began = previous_at = loop.time()
     previous = stats.snapshot()

@@ -9,6 +9,13 @@ class FirmwareConfig(AppConfig):
         from devices.product_fields import ProductDeviceField, product_device_field_register
         from firmware.locks import desired_firmware_version_apply
 
+        # The gateway drives transfers with what firmware hands it, and tells it of handshakes.
+        from devices.ota import handshake_hook_register, ota_backend_register
+        from firmware.ota import UpdateBackend, handshakes_observed
+
+        ota_backend_register(UpdateBackend())
+        handshake_hook_register(handshakes_observed)
+
         # PUT /v1/products/:p/devices/:id with desired_firmware_version locks or unlocks.
         product_device_field_register(
             ProductDeviceField(

@@ -6,6 +6,8 @@ or null to unlock), which devices routes here through its product-device field r
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from console.errors import ApplicationError
 from console.services import audit_record
 from devices.services import device_firmware_lock_set
@@ -41,4 +43,16 @@ def desired_firmware_version_apply(*, actor, product, device, data, via: str) ->
         raw = None
     version = None if raw is None else version_clean(raw, field="desired_firmware_version")
     firmware_lock(actor=actor, product=product, device=device, version=version, via=via)
+    flash = str(data.get("flash", "")).strip().lower() in {"1", "true", "yes", "on"}
+    if flash and version is not None:
+        flash_now(device=device)
     return {"desired_firmware_version": version}
+
+
+def flash_now(*, device) -> None:
+    """Offer the device its target at once if it is online (otherwise it gets it at its next
+    handshake), after the lock is committed."""
+    from firmware.tasks import start_updates
+
+    if device.online:
+        transaction.on_commit(lambda: start_updates.delay([device.id]))

@@ -92,3 +92,73 @@ class FirmwareRelease(models.Model):
     def __str__(self) -> str:
         where = f"group {self.group_id}" if self.group_id else "product default"
         return f"{self.firmware_id} released to {where}"
+
+
+class UpdateState(models.TextChoices):
+    PENDING = "pending", "Pending"  # offered to the device, waiting for it to say it is ready
+    TRANSFERRING = "transferring", "Transferring"
+    TRANSFERRED = "transferred", "Restarting"  # verified by the device; waiting for it to come back
+    RETRYING = "retrying", "Retrying"  # an attempt failed; another one is due at retry_at
+    SUCCESS = "success", "Updated"  # it came back running the new version
+    FAILED = "failed", "Failed"  # every attempt failed
+    CANCELLED = "cancelled", "Cancelled"  # its target changed before it finished
+
+
+OPEN_UPDATE_STATES = (
+    UpdateState.PENDING,
+    UpdateState.TRANSFERRING,
+    UpdateState.TRANSFERRED,
+    UpdateState.RETRYING,
+)
+
+
+class FirmwareUpdate(models.Model):
+    """One device's update to one version, across its attempts: what the device page shows live
+    and what a release counts as "N of M updated". A device has at most one open update."""
+
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="firmware_updates")
+    product = models.ForeignKey(
+        "products.Product", null=True, blank=True, on_delete=models.CASCADE, related_name="firmware_updates"
+    )
+    # The product firmware it installs; None for a binary flashed by hand to a development device.
+    firmware = models.ForeignKey(
+        ProductFirmware, null=True, blank=True, on_delete=models.SET_NULL, related_name="updates"
+    )
+    binary = models.BinaryField(null=True, blank=True)  # only for a binary flashed by hand
+    version = models.PositiveIntegerField(null=True, blank=True)  # what the device reports after it
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    ota_id = models.CharField(max_length=32, unique=True)  # the current attempt's transfer id
+    state = models.CharField(max_length=16, choices=UpdateState.choices, default=UpdateState.PENDING)
+    bytes_acked = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)  # failed attempts so far
+    error = models.CharField(max_length=300, blank=True)
+    from_version = models.PositiveIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    transferred_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device"], condition=Q(state__in=OPEN_UPDATE_STATES), name="firmware_update_one_open"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["device", "-created_at"], name="firmware_update_device_recent"),
+            models.Index(fields=["product", "version", "state"], name="firmware_update_release"),
+            models.Index(fields=["state", "retry_at"], name="firmware_update_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} to v{self.version}: {self.state}"
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.bytes_acked * 100 // self.size) if self.size else 0

@@ -152,6 +152,11 @@ def firmware_release(
         if (plan.planned.product_default or plan.groups) and firmware.first_released_at is None:
             firmware.first_released_at = timezone.now()
             firmware.save(update_fields=["first_released_at", "updated_at"])
+    if intelligent and (plan.planned.product_default or plan.groups):
+        from firmware.tasks import start_product_updates
+
+        # Online devices whose target changed start now instead of at their next handshake.
+        transaction.on_commit(lambda: start_product_updates.delay(product.pk))
     unreleased = sorted(had_groups - wants_groups)
     audit_record(
         actor=actor,

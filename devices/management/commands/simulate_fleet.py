@@ -12,17 +12,21 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from devices import simulator
 
 
-def _number(kind: type[int] | type[float], *, minimum: float, inclusive: bool):
-    """An argparse type: a number above (or from) ``minimum``, with a readable error."""
+def _number(kind: type[int] | type[float], *, minimum: float, inclusive: bool, maximum: float | None = None):
+    """An argparse type: a number above (or from) ``minimum`` and at most ``maximum``, with a
+    readable error."""
     noun = "an integer" if kind is int else "a number"
     bound = f"{'at least' if inclusive else 'more than'} {minimum:g}"
+    if maximum is not None:
+        bound = f"from {minimum:g} to {maximum:g}" if inclusive else f"{bound} and at most {maximum:g}"
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if value < minimum or (value == minimum and not inclusive):
+        too_big = maximum is not None and not value <= maximum  # also refuses nan
+        if value < minimum or (value == minimum and not inclusive) or too_big:
             raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text}")
         return value
 
@@ -33,6 +37,7 @@ POSITIVE_INT = _number(int, minimum=0, inclusive=False)
 POSITIVE = _number(float, minimum=0, inclusive=False)
 NON_NEGATIVE_INT = _number(int, minimum=0, inclusive=True)
 NON_NEGATIVE = _number(float, minimum=0, inclusive=True)
+PROBABILITY = _number(float, minimum=0, inclusive=True, maximum=1)
 
 
 class Command(BaseCommand):
@@ -61,6 +66,14 @@ class Command(BaseCommand):
             default=0.0,
             metavar="PER_MINUTE",
             help="how often each device drops its connection, per minute on average (default: 0)",
+        )
+        parser.add_argument(
+            "--ota-fail-rate",
+            type=PROBABILITY,
+            default=0.0,
+            metavar="P",
+            help="the chance, 0 to 1, that a device corrupts a firmware update it receives, so that "
+            "its SHA-256 check fails and it reports the update failed (default: 0)",
         )
         parser.add_argument("--url", default=simulator.DEFAULT_URL, help="default: %(default)s")
         parser.add_argument(
@@ -152,6 +165,7 @@ class Command(BaseCommand):
             devices=options["devices"],
             rate=options["rate"],
             churn=options["churn"],
+            ota_fail_rate=options["ota_fail_rate"],
             ramp=options["ramp"],
             product_id=options["product_id"],
             product_version=options["product_version"],
