@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -11,6 +12,7 @@ from console.api.views import QuantaAPIView
 from console.errors import ApplicationError
 from console.http import client_ip
 from devices import calls, selectors, services
+from devices.ota import flash_handler as ota_flash_handler
 from devices.serializers import DeviceDetailSerializer, DeviceSummarySerializer, device_detail, device_summary
 
 _TRUE = {"1", "true", "on", "yes"}
@@ -85,6 +87,8 @@ class DeviceView(QuantaAPIView):
     )
     def put(self, request, device: str):
         found = selectors.device_get_for_user(user=request.user, id_or_name=device)
+        if (upload := uploaded_binary(request)) is not None:
+            return Response(flash_by_hand(actor=request.user, device=found, upload=upload))
         serializer = DeviceUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -108,6 +112,25 @@ class DeviceView(QuantaAPIView):
         found = selectors.device_get_for_user(user=request.user, id_or_name=device)
         services.device_unclaim(user=request.user, device=found, ip_address=client_ip(request._request))
         return Response({"ok": True})
+
+
+def uploaded_binary(request):
+    """The firmware file of ``particle flash`` (multipart ``file``), if the request carries one."""
+    if not request.content_type.startswith("multipart/"):
+        return None
+    return request.FILES.get("file") or request.FILES.get("binary")
+
+
+def flash_by_hand(*, actor, device, upload) -> dict:
+    handler = ota_flash_handler()
+    if handler is None:
+        raise ApplicationError("Flashing firmware is not available on this server.", field="file")
+    limit = settings.QUANTA_FIRMWARE_MAX_BYTES
+    if upload.size > limit:  # before reading it
+        raise ApplicationError(
+            f"The file is {upload.size:,} bytes; firmware binaries are at most {limit:,} bytes.", field="file"
+        )
+    return handler(actor=actor, device=device, data=upload.read(), via="api")
 
 
 class DevicePingView(QuantaAPIView):

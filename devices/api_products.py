@@ -16,6 +16,7 @@ from console.api.pagination import PageNumberPagination
 from console.api.views import QuantaAPIView
 from console.errors import ApplicationError
 from devices import groups, imports, selectors, services
+from devices.api import flash_by_hand, uploaded_binary
 from devices.models import Device
 from devices.product_fields import product_device_field_names, product_device_fields_in
 from devices.serializers import (
@@ -256,6 +257,9 @@ class ProductDeviceView(QuantaAPIView):
     def put(self, request, product: str, device: str):
         access = product_access(user=request.user, id_or_slug=product, action="device.update")
         found = imports.product_device_get(product=access.product, id_or_name=device)
+        if (upload := uploaded_binary(request)) is not None:
+            access.require("firmware.lock")
+            return Response(flash_by_hand(actor=request.user, device=found, upload=upload))
         data = request.data
         if not isinstance(data, dict):
             raise ApplicationError("Send an object with groups, development or notes.", field="groups")

@@ -92,6 +92,20 @@ def ota_backend() -> OtaBackend | None:
     return _backend
 
 
+_flash_handler: Callable[..., dict] | None = None
+
+
+def flash_handler_register(handler: Callable[..., dict]) -> None:
+    """``handler(actor=, device=, data=, via=)`` flashes a binary by hand (``particle flash``) and
+    answers the API's response body; firmware registers it."""
+    global _flash_handler
+    _flash_handler = handler
+
+
+def flash_handler() -> Callable[..., dict] | None:
+    return _flash_handler
+
+
 def handshake_hook_register(hook: Callable[[list[HandshakeSeen]], None]) -> None:
     """``hook(handshakes)`` runs in a worker thread with batches of completed handshakes."""
     if hook not in _handshake_hooks:

@@ -10,11 +10,12 @@ class FirmwareConfig(AppConfig):
         from firmware.locks import desired_firmware_version_apply
 
         # The gateway drives transfers with what firmware hands it, and tells it of handshakes.
-        from devices.ota import handshake_hook_register, ota_backend_register
-        from firmware.ota import UpdateBackend, handshakes_observed
+        from devices.ota import flash_handler_register, handshake_hook_register, ota_backend_register
+        from firmware.ota import UpdateBackend, device_flash, handshakes_observed
 
         ota_backend_register(UpdateBackend())
         handshake_hook_register(handshakes_observed)
+        flash_handler_register(device_flash)
 
         # PUT /v1/products/:p/devices/:id with desired_firmware_version locks or unlocks.
         product_device_field_register(

@@ -9,6 +9,7 @@ doubling delay up to ``QUANTA_OTA_MAX_ATTEMPTS``, then left failed with its reas
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Iterable
@@ -22,9 +23,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from console.errors import ApplicationError
+from console.platforms import platform_name
+from console.services import audit_record
 from devices.models import Device
 from devices.ota import HandshakeSeen, OtaOffer
 from events.services import event_build, event_publish
+from firmware.binary import NO_PRODUCT, BinaryError, parse_module
 from firmware.models import (
     OPEN_UPDATE_STATES,
     FirmwareBinary,
@@ -110,7 +115,9 @@ def updates_start(device_ids: Iterable[str]) -> int:
     for row in due:
         device_id, target, channel = row["pk"], row["target_version"], row["gateway_channel"]
         update = open_updates.get(device_id)
-        if update is not None and update.version == target and update.firmware_id is not None:
+        if update is not None and update.firmware_id is None:
+            continue  # a binary flashed by hand goes first; the release rules apply once it is done
+        if update is not None and update.version == target:
             if update.state == UpdateState.TRANSFERRED:
                 continue  # it is restarting into the new version; its handshake decides
             if update.state == UpdateState.RETRYING:
@@ -172,7 +179,8 @@ def _close(update: FirmwareUpdate, state: UpdateState, error: str = "") -> None:
 def _attempt_failed(update: FirmwareUpdate, reason: str) -> None:
     update.attempts += 1
     update.error = reason[:300]
-    if update.attempts >= settings.QUANTA_OTA_MAX_ATTEMPTS:
+    # A binary flashed by hand is not retried: the developer who sent it sees why and decides.
+    if update.firmware_id is None or update.attempts >= settings.QUANTA_OTA_MAX_ATTEMPTS:
         update.state = UpdateState.FAILED
         update.finished_at = timezone.now()
         update.retry_at = None
@@ -184,6 +192,55 @@ def _attempt_failed(update: FirmwareUpdate, reason: str) -> None:
     _flash_status(update, "failed")
 
 
+# --- flashing by hand (particle flash) -------------------------------------------------------------------
+def device_flash(*, actor, device: Device, data: bytes, via: str = "api") -> dict:
+    """Send a binary to one device now (or at its next connection), outside the release rules: what
+    ``particle flash`` does, for development devices. It replaces the device's open update."""
+    try:
+        info = parse_module(data)
+    except BinaryError as error:
+        raise ApplicationError(str(error), field="file") from None
+    if not info.is_user_part:
+        raise ApplicationError(
+            f"This is a {info.module_function_name} module; only applications (user parts) can be flashed here.",
+            field="file",
+        )
+    if info.platform_id != device.platform_id:
+        raise ApplicationError(
+            f"The binary is built for {platform_name(info.platform_id)} (platform {info.platform_id}); this "
+            f"device is a {platform_name(device.platform_id)} (platform {device.platform_id}).",
+            field="file",
+        )
+    version = info.product_version if info.product_version not in (None, NO_PRODUCT) else None
+    with transaction.atomic():
+        for open_update in FirmwareUpdate.objects.select_for_update().filter(
+            device=device, state__in=OPEN_UPDATE_STATES
+        ):
+            _close(open_update, UpdateState.CANCELLED, "replaced by a binary flashed by hand")
+        update = FirmwareUpdate.objects.create(
+            device=device,
+            product_id=device.product_id,
+            binary=bytes(data),
+            version=version,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            ota_id=_new_ota_id(),
+            from_version=device.firmware_version,
+            requested_by=actor,
+        )
+    audit_record(
+        actor=actor,
+        action="firmware.flash",
+        target=device,
+        metadata={"size": len(data), "sha256": update.sha256, "version": version},
+        via=via,
+    )
+    if device.online and device.gateway_channel:
+        _offer(update, device.gateway_channel)
+        return {"id": device.id, "status": "Update started"}
+    return {"id": device.id, "status": "Update queued: the device is offline and updates when it connects"}
+
+
 # --- what handshakes say --------------------------------------------------------------------------------
 def handshakes_observed(handshakes: list[HandshakeSeen]) -> None:
     """The devices hook: complete the updates these handshakes decide, note which versions now run
@@ -191,9 +248,17 @@ def handshakes_observed(handshakes: list[HandshakeSeen]) -> None:
     from firmware.tasks import start_updates
 
     reported = {h.device_id: h.firmware_version for h in handshakes}
+    by_hand: list[FirmwareUpdate] = []
     for update in FirmwareUpdate.objects.filter(device_id__in=list(reported), state__in=OPEN_UPDATE_STATES):
         running = reported[update.device_id]
-        if update.version is not None and running == update.version:
+        # A binary flashed by hand that names no version counts as running once the device is back.
+        came_back_on_it = (update.version is not None and running == update.version) or (
+            update.version is None and update.state == UpdateState.TRANSFERRED
+        )
+        if update.firmware_id is None and not came_back_on_it and update.state != UpdateState.TRANSFERRED:
+            by_hand.append(update)  # offered before the device went away: offer it again
+            continue
+        if came_back_on_it:
             update.state = UpdateState.SUCCESS
             update.finished_at = timezone.now()
             update.bytes_acked = update.size
@@ -206,6 +271,15 @@ def handshakes_observed(handshakes: list[HandshakeSeen]) -> None:
                 update, f"the device came back running {shown} instead of version {update.version}"
             )
     _note_running_versions(handshakes)
+    if by_hand:
+        channels = dict(
+            Device.objects.filter(pk__in=[u.device_id for u in by_hand], online=True).values_list(
+                "pk", "gateway_channel"
+            )
+        )
+        for update in by_hand:
+            if channels.get(update.device_id):
+                _offer(update, channels[update.device_id])
     ids = [h.device_id for h in handshakes if h.product_id is not None]
     if ids:
         start_updates.delay(ids)

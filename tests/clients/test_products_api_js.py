@@ -65,6 +65,7 @@ SUMMARY_KEYS = {
 DETAIL_KEYS = (SUMMARY_KEYS | {"functions", "variables", "current_build_target", "default_build_target"}) | {
     "firmware_updates_enabled",
     "firmware_updates_forced",
+    "desired_firmware_version",
     "targeted_firmware_release_version",
 }
 

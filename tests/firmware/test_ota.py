@@ -365,3 +365,69 @@ async def test_a_handshake_marks_the_version_as_having_run(fleet):
     )()
     assert firmware.first_run_at is not None
     await client.disconnect()
+
+
+# --- flashing by hand ---------------------------------------------------------------------------------------
+async def test_flashing_by_hand_sends_the_binary_now_and_succeeds_when_the_device_returns(fleet, auth_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = fleet.client()
+    await hello(client, fleet, version=1)
+    image = app_binary(fleet.product, 7, payload_size=3000)
+
+    response = await database_sync_to_async(auth_client.put)(
+        f"/v1/devices/{fleet.device_id()}",
+        {"file": SimpleUploadedFile("app.bin", image), "latest": "true"},
+        format="multipart",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"id": fleet.device_id(), "status": "Update started"}
+    begin = await next_frame(client, "ota_begin")
+    assert begin["version"] == 7
+    assert await take_transfer(client, begin) == image
+    await client.send({"type": "ota_done", "ota_id": begin["ota_id"], "ok": True})
+    await wait_for_state(fleet.device_id(), UpdateState.TRANSFERRED)
+    await client.disconnect()
+    again = fleet.client()
+    await hello(again, fleet, version=7)
+    update = await wait_for_state(fleet.device_id(), UpdateState.SUCCESS)
+    assert update.firmware_id is None
+    await again.disconnect()
+
+
+async def test_a_binary_for_another_platform_is_refused_before_anything_is_sent(fleet, auth_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = fleet.client()
+    await hello(client, fleet, version=1)
+    photon = app_binary(fleet.product, 7, platform_id=6)
+
+    response = await database_sync_to_async(auth_client.put)(
+        f"/v1/devices/{fleet.device_id()}",
+        {"file": SimpleUploadedFile("app.bin", photon)},
+        format="multipart",
+    )
+
+    assert response.status_code == 400
+    assert "built for Photon (platform 6)" in response.json()["error_description"]
+    assert await client.nothing(0.1)
+    assert not await database_sync_to_async(FirmwareUpdate.objects.exists)()
+    await client.disconnect()
+
+
+async def test_a_flash_to_an_offline_device_waits_for_its_connection(fleet, auth_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    image = app_binary(fleet.product, 7)
+    response = await database_sync_to_async(auth_client.put)(
+        f"/v1/devices/{fleet.device_id()}", {"file": SimpleUploadedFile("app.bin", image)}, format="multipart"
+    )
+    assert response.json()["status"].startswith("Update queued")
+
+    client = fleet.client()
+    await hello(client, fleet, version=1)
+
+    begin = await next_frame(client, "ota_begin")
+    assert begin["size"] == len(image)
+    await client.disconnect()

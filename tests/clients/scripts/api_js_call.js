@@ -3,7 +3,7 @@
 //
 //   API_JS_ARGS='{"username": "...", "password": "..."}' node api_js_call.js <baseUrl> <method>
 //
-// Success: {"ok": true, "version", "statusCode", "body"}.
+// Success: {"ok": true, "version", "statusCode", "body"}; a download's body is {"base64"}.
 // Rejection: {"ok": false, "version", "statusCode", "errorDescription", "shortErrorDescription", "body", "message"}.
 // The exit code is 0 either way; it is non-zero only when the call could not be made at all.
 
@@ -34,7 +34,10 @@ async function main() {
     let outcome;
     try {
         const response = await particle[method](args);
-        outcome = { ok: true, version, statusCode: response.statusCode, body: response.body };
+        // Downloads resolve to the bytes themselves (a Buffer), not to {statusCode, body}.
+        outcome = Buffer.isBuffer(response)
+            ? { ok: true, version, statusCode: null, body: { base64: response.toString('base64') } }
+            : { ok: true, version, statusCode: response.statusCode, body: response.body };
     } catch (error) {
         outcome = {
             ok: false,
