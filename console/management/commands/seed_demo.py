@@ -11,6 +11,7 @@ The demo product also gets 24 hours of devices-online history, so its overview h
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import random
@@ -31,7 +32,13 @@ from devices.keys import sign, signature_valid
 from devices.models import Device, DeviceOnlineSample
 from devices.services import device_key_rotate, devices_provision, online_sample_period_start
 from devices.simulator import KeyFileError, load_keys
-from products.models import Membership, Product
+from firmware.binary import ModuleFunction
+from firmware.encoder import build_module
+from firmware.models import FirmwareRelease, ProductFirmware
+from firmware.releases import firmware_release
+from firmware.services import firmware_upload
+from products.groups import group_create
+from products.models import DeviceGroup, Membership, Product
 from products.services import product_create
 
 DEMO_EMAIL = "demo@quanta.local"
@@ -173,6 +180,93 @@ def demo_product_seed(user: User, password: str) -> Product:
     return product
 
 
+# The demo product's groups: name -> (color, description, device names).
+DEMO_GROUPS = {
+    "fields": (
+        "#16a34a",
+        "Soil and weather sensors out in the fields",
+        DEMO_FLEET["boron"][:3] + DEMO_FLEET["boron"][6:7],
+    ),
+    "storage": (
+        "#ca8a04",
+        "Silos, cold store and the loading dock",
+        DEMO_FLEET["boron"][4:6] + DEMO_FLEET["boron"][7:9],
+    ),
+}
+# The demo product's firmware: version -> (title, description). Version 1 is the product default;
+# version 2 is released to the "fields" group, so those devices update when the fleet starts.
+DEMO_FIRMWARE = {
+    1: ("Sensor readings every minute", "Soil moisture, temperature and battery, published every minute."),
+    2: ("Faster soil readings", "Reads soil moisture every 10 seconds and sends a summary each minute."),
+}
+
+
+def demo_groups_seed(user: User, product: Product) -> None:
+    for name, (color, description, device_names) in DEMO_GROUPS.items():
+        group = DeviceGroup.objects.filter(product=product, name=name).first() or group_create(
+            actor=user, product=product, name=name, description=description, color=color, via="cli"
+        )
+        members = Device.objects.filter(product=product, owner=user, name__in=device_names)
+        group.devices.add(*members)
+
+
+def demo_firmware_seed(user: User, product: Product) -> None:
+    """Two versions built by the project's encoder; the first released as the product default, the
+    second to the fields group. The demo's history says both ran on a device already (the first
+    everywhere, the second on the bench), which a release requires."""
+    for version, (title, description) in DEMO_FIRMWARE.items():
+        if ProductFirmware.objects.filter(product=product, version=version).exists():
+            continue
+        binary = build_module(
+            platform_id=product.platform_id,
+            product_id=product.id,
+            product_version=version,
+            dependencies=[(int(ModuleFunction.SYSTEM_PART), 1, 6101)],  # Device OS 6.1.1
+            payload=hashlib.sha256(f"{product.id}:{version}".encode()).digest() * (600 + 200 * version),
+        )
+        firmware = firmware_upload(
+            actor=user,
+            product=product,
+            data=binary,
+            version=version,
+            title=title,
+            description=description,
+            via="cli",
+        )
+        ProductFirmware.objects.filter(pk=firmware.pk).update(
+            first_run_at=timezone.now() - timedelta(days=3 - version)
+        )
+    if not FirmwareRelease.objects.filter(product=product).exists():
+        versions = {
+            f.version: f for f in ProductFirmware.objects.filter(product=product, version__in=DEMO_FIRMWARE)
+        }
+        firmware_release(
+            actor=user, product=product, firmware=versions[1], product_default=True, group_names=[], via="cli"
+        )
+        firmware_release(
+            actor=user,
+            product=product,
+            firmware=versions[2],
+            product_default=False,
+            group_names=["fields"],
+            via="cli",
+        )
+
+
+def demo_key_file_products(key_path: Path, product: Product) -> None:
+    """The product's devices report its id and the first demo version at their first handshake."""
+    members = set(Device.objects.filter(product=product).values_list("id", flat=True))
+    lines = key_path.read_text().splitlines()
+    entries = [json.loads(line) for line in lines if line.strip()]
+    changed = False
+    for entry in entries:
+        if entry["device_id"] in members and entry.get("product_id") != product.id:
+            entry["product_id"], entry["product_version"] = product.id, min(DEMO_FIRMWARE)
+            changed = True
+    if changed:
+        _write_private(key_path, [json.dumps(entry) for entry in entries])
+
+
 def _demo_offline(total: int, at: datetime, seed: int) -> int:
     """How many of ``total`` LTE sensors a plausible farm has offline at ``at`` (UTC): now and then
     one drops out for a while, one is off for a battery swap in the afternoon, and a cell tower's
@@ -253,3 +347,12 @@ class Command(BaseCommand):
         )
         if added := demo_online_history_seed(product):
             self.stdout.write(self.style.SUCCESS(f"Demo product: {added} samples of devices online added"))
+        demo_groups_seed(user, product)
+        demo_firmware_seed(user, product)
+        demo_key_file_products(key_path, product)
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo product: groups fields and storage; firmware v1 is the product default and v2 is "
+                "released to fields, so those devices update when the fleet starts"
+            )
+        )
