@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("console.accounts.urls")),
     path("devices/", include("devices.urls")),
     path("products/<str:product>/devices/", include("devices.urls_products")),
+    path("products/<str:product>/firmware/", include("firmware.urls")),
     path("products/", include("products.urls")),
     path("events/", include("events.urls")),
     path("invitations/", include("products.urls_invitations")),

@@ -6,8 +6,22 @@ class FirmwareConfig(AppConfig):
     verbose_name = "Firmware"
 
     def ready(self) -> None:
+        from console import nav
         from devices.product_fields import ProductDeviceField, product_device_field_register
         from firmware.locks import desired_firmware_version_apply
+
+        # A product's Firmware page, after Devices (20) and before Groups (25).
+        nav.nav_register(
+            nav.NavItem(
+                key="product-firmware",
+                label="Firmware",
+                url_name="firmware:list",
+                icon="code",
+                order=22,
+                section=nav.Section.PRODUCT,
+                active_for=("firmware:*",),
+            )
+        )
 
         # The gateway drives transfers with what firmware hands it, and tells it of handshakes.
         from devices.ota import flash_handler_register, handshake_hook_register, ota_backend_register

@@ -89,9 +89,10 @@ def test_the_empty_page_invites_builders_to_create_a_group(product):
 def test_the_sidebar_lists_groups_after_devices(product):
     html = as_role(product, Role.VIEWER).get(groups_url(product)).content.decode()
     links = re.findall(r'<a class="nav-link" href="(/products/[^"]+)"', html)
-    assert links[:3] == [
+    assert links[:4] == [
         groups_url(product).replace("groups/", ""),
         devices_url(product),
+        groups_url(product).replace("groups/", "firmware/"),
         groups_url(product),
     ]
 

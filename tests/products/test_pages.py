@@ -397,6 +397,7 @@ def test_the_sidebar_shows_the_product_context_on_product_pages(signed_in, user)
         assert [(href, label) for href, _, label in links] == [
             (f"/products/{product.slug}/", "Overview"),
             (f"/products/{product.slug}/devices/", "Devices"),
+            (f"/products/{product.slug}/firmware/", "Firmware"),
             (f"/products/{product.slug}/groups/", "Groups"),
             (f"/products/{product.slug}/events/", "Events"),
             (f"/products/{product.slug}/team/", "Team"),
@@ -426,4 +427,4 @@ def test_product_entries_are_left_out_without_a_product(rf, user):
     request.user = user
     assert nav.nav_items(request, nav.Section.PRODUCT) == []
     labels = [item.label for item in nav.nav_items(request, nav.Section.PRODUCT, url_kwargs={"product": "x"})]
-    assert labels == ["Overview", "Devices", "Groups", "Events", "Team"]
+    assert labels == ["Overview", "Devices", "Firmware", "Groups", "Events", "Team"]
