@@ -34,3 +34,29 @@ def product_device_fields_in(data: Mapping) -> list[ProductDeviceField]:
 
 def product_device_field_names() -> list[str]:
     return [name for handler in _registry for name in handler.fields]
+
+
+@dataclass(frozen=True)
+class ProductDevicePanel:
+    """A card a higher app adds to a product device's page (firmware: "Why this firmware" and the
+    device's update). ``context(request=, access=, device=)`` returns the template's context."""
+
+    key: str
+    template: str
+    context: Callable[..., dict]
+
+
+_panels: list[ProductDevicePanel] = []
+
+
+def product_device_panel_register(panel: ProductDevicePanel) -> None:
+    if all(existing.key != panel.key for existing in _panels):
+        _panels.append(panel)
+
+
+def product_device_panels(*, request, access, device) -> list[dict]:
+    """The registered panels, rendered context and all, for the device page's template."""
+    return [
+        {"template": panel.template, **panel.context(request=request, access=access, device=device)}
+        for panel in _panels
+    ]

@@ -34,6 +34,7 @@ from devices import groups as device_groups
 from devices import imports, selectors
 from devices.forms import ProductDeviceImportForm, ProductDeviceRemoveForm
 from devices.models import Device
+from devices.product_fields import product_device_panels
 from events.views import event_log_context
 from products.models import DeviceGroup, Product, QuarantinePolicy
 from products.selectors import product_access
@@ -348,6 +349,7 @@ def product_device_detail(request: HttpRequest, product: str, device_id: str) ->
         "can_develop": role_can(access.role, "device.update"),
         "can_quarantine": role_can(access.role, "device.quarantine"),
         "deny_message": DENY_MESSAGE,
+        "device_panels": product_device_panels(request=request, access=access, device=device),
     }
     return render(request, "devices/product_detail.html", context)
 

@@ -31,6 +31,14 @@ class FirmwareConfig(AppConfig):
         handshake_hook_register(handshakes_observed)
         flash_handler_register(device_flash)
 
+        # The "Why this firmware" card on a product device's page.
+        from devices.product_fields import ProductDevicePanel, product_device_panel_register
+        from firmware.device_views import PANEL_TEMPLATE, device_panel_context
+
+        product_device_panel_register(
+            ProductDevicePanel(key="firmware", template=PANEL_TEMPLATE, context=device_panel_context)
+        )
+
         # PUT /v1/products/:p/devices/:id with desired_firmware_version locks or unlocks.
         product_device_field_register(
             ProductDeviceField(

@@ -27,6 +27,19 @@ class Rule(StrEnum):
     PRODUCT_DEFAULT = "product_default"
     NONE = "none"
 
+    @property
+    def label(self) -> str:
+        return _RULE_LABELS[self]
+
+
+_RULE_LABELS = {
+    Rule.DEVELOPMENT: "Development device",
+    Rule.LOCKED: "Locked",
+    Rule.GROUP: "Group release",
+    Rule.PRODUCT_DEFAULT: "Product default",
+    Rule.NONE: "Nothing released",
+}
+
 
 @dataclass(frozen=True)
 class Target:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from firmware import views
+from firmware import device_views, views
 
 app_name = "firmware"
 
@@ -15,4 +15,7 @@ urlpatterns = [
     path("<int:version>/delete/", views.firmware_delete, name="delete"),
     path("<int:version>/release/", views.firmware_release, name="release"),
     path("<int:version>/release/impact/", views.firmware_release_impact, name="release-impact"),
+    # A product device's firmware card (devices renders it through its panel registry).
+    path("devices/<str:device_id>/", device_views.device_panel, name="device-panel"),
+    path("devices/<str:device_id>/lock/", device_views.device_lock, name="device-lock"),
 ]

@@ -96,9 +96,14 @@ def _release_state(firmware: ProductFirmware) -> ReleaseState:
     )
 
 
-def _decorate(firmware: ProductFirmware, counts: dict[int | None, int]) -> ProductFirmware:
+def _decorate(
+    firmware: ProductFirmware,
+    counts: dict[int | None, int],
+    progress: dict[int, selectors.RolloutProgress] | None = None,
+) -> ProductFirmware:
     firmware.state = _release_state(firmware)
     firmware.device_count = counts.get(firmware.version, 0)
+    firmware.progress = (progress or {}).get(firmware.version)
     firmware.size_label = size_text(firmware.size)
     firmware.deletable = firmware.first_released_at is None
     return firmware
@@ -264,7 +269,10 @@ def _list_context(
 ) -> dict:
     product = access.product
     counts = selectors.running_counts(product=product)
-    versions = [_decorate(firmware, counts) for firmware in selectors.firmware_list(product=product)]
+    progress = selectors.rollout_progress(product=product)
+    versions = [
+        _decorate(firmware, counts, progress) for firmware in selectors.firmware_list(product=product)
+    ]
     return {
         **_product_context(request, access),
         **_permissions(access),
@@ -343,7 +351,9 @@ def firmware_upload(request: HttpRequest, product: str) -> HttpResponse:
 # --- one version -----------------------------------------------------------------------------------------
 def _detail_context(request: HttpRequest, access: ProductAccess, firmware: ProductFirmware) -> dict:
     product = access.product
-    _decorate(firmware, selectors.running_counts(product=product))
+    _decorate(
+        firmware, selectors.running_counts(product=product), selectors.rollout_progress(product=product)
+    )
     return {
         **_product_context(request, access),
         **_permissions(access),

@@ -41,7 +41,7 @@ from console.accounts.services import access_token_create, access_token_touch
 from console.models import AuditEntry
 from console.permissions import PERMISSIONS, Role, role_can
 from devices.models import Device, ProductDenial
-from firmware.models import FirmwareRelease, ProductFirmware
+from firmware.models import FirmwareRelease, FirmwareUpdate, ProductFirmware
 from products.models import ApiUser, DeviceGroup, Invitation, Membership, Product
 from tests.test_routes import ALL_ROUTES, METHODS, Route, _concrete, _victim_group
 
@@ -80,6 +80,8 @@ NEEDS: dict[str, dict[str, Need]] = {
     "firmware:delete": {"get": "firmware.upload", "post": "firmware.upload"},
     "firmware:release": {"get": "firmware.release", "post": "firmware.release"},
     "firmware:release-impact": {"get": "firmware.release"},
+    "firmware:device-panel": {"get": "device.read"},
+    "firmware:device-lock": {"post": "firmware.lock"},
     # Console pages: devices/product_views.py
     "product_devices:list": {"get": "device.read"},
     "product_devices:import": {"post": "device.import"},
@@ -221,6 +223,7 @@ REQUESTS: dict[tuple[str, str], Call] = {
     ),
     ("firmware:edit", "post"): Call(lambda v: {"title": "Edited", "description": ""}),
     ("firmware:release", "post"): Call(lambda v: {"product_default": "true"}),
+    ("firmware:device-lock", "post"): Call(lambda v: {"version": "1"}),
     ("api:product-team", "post"): Call(lambda v: {"username": v["newcomer"], "role": "viewer"}),
     ("api:product-team-member", "delete invitation"): Call(path=lambda v, actor: {"username": v["invitee"]}),
     ("api:product-team-member", "delete self"): Call(path=lambda v, actor: {"username": actor.email}),
@@ -414,6 +417,7 @@ STATE_MODELS = [
     ProductDenial,
     ProductFirmware,
     FirmwareRelease,
+    FirmwareUpdate,
     AuditEntry,
 ]
 

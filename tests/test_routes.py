@@ -188,7 +188,18 @@ VICTIM_OBJECTS: dict[str, Callable] = {
     "accounts:token-revoke": _victim_token,
     **{
         f"firmware:{name}": _victim_firmware
-        for name in ("list", "upload", "detail", "download", "edit", "delete", "release", "release-impact")
+        for name in (
+            "list",
+            "upload",
+            "detail",
+            "download",
+            "edit",
+            "delete",
+            "release",
+            "release-impact",
+            "device-panel",
+            "device-lock",
+        )
     },
     **{f"products:{name}": _victim_product for name in ("overview", "events")},
     **{f"product_devices:{name}": _victim_product for name in ("list", "import")},

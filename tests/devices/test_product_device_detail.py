@@ -202,8 +202,9 @@ def test_the_number_of_queries_does_not_grow_with_the_groups(
     devices_groups_add(actor=product.owner, product=product, device_ids=[sensor.id], names=names)
     client = as_role(product, Role.ADMINISTRATOR)
     # The session's user, the product and role, the device with its owner, its groups, the
-    # product's groups (the Edit groups dialog).
-    with django_assert_max_num_queries(6):
+    # product's groups (the Edit groups dialog), and the panels other apps add (firmware: its
+    # releases, its latest update, the versions to lock to).
+    with django_assert_max_num_queries(9):
         response = client.get(page_url(product, sensor))
     assert len(re.findall(r'class="group-chip-name"', response.content.decode())) == groups + 2
 

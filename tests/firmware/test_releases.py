@@ -390,3 +390,36 @@ def test_a_development_device_is_never_targeted(auth_client, user, product):
 
     assert response.status_code == 200
     assert targets_by_sql(product) == {device.pk: None}
+
+
+# --- rollout progress -------------------------------------------------------------------------------------
+def test_rollout_progress_counts_targeted_updated_updating_and_failed(user, product):
+    from firmware.models import FirmwareUpdate
+    from firmware.selectors import RolloutProgress, rollout_progress
+
+    firmware = uploaded(user, product, 1, 2)
+    devices = fleet(user, product, 6)
+    runs(devices[:2], 2)  # updated
+    runs(devices[2:5], 1)
+    Device.objects.filter(pk=devices[5].pk).update(development=True, firmware_version=1)
+    FirmwareRelease.objects.create(product=product, firmware=firmware[2])
+
+    def update(device, state):
+        FirmwareUpdate.objects.create(
+            device=device,
+            product=product,
+            firmware=firmware[2],
+            version=2,
+            size=1,
+            sha256="0" * 64,
+            ota_id=f"{device.pk}{state}"[:32],
+            state=state,
+        )
+
+    update(devices[2], "transferring")
+    update(devices[3], "failed")
+    update(devices[0], "success")
+
+    assert rollout_progress(product=product) == {
+        2: RolloutProgress(targeted=5, updated=2, updating=1, failed=1)
+    }
