@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.paginator import Paginator as DjangoPaginator
 from django.db import transaction
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -52,6 +53,16 @@ class ProductDevicePagination(PageNumberPagination):
 
     def get_paginated_response(self, data) -> Response:
         return Response({"devices": data, "customers": [], "meta": self.meta()})
+
+    known_count: int | None = (
+        None  # set when the view counts more cheaply than COUNT(*) over the page's query
+    )
+
+    def django_paginator_class(self, queryset, page_size) -> DjangoPaginator:
+        paginator = DjangoPaginator(queryset, page_size)
+        if self.known_count is not None:
+            paginator.count = self.known_count
+        return paginator
 
 
 def product_device_summary(device: Device) -> dict:
@@ -105,6 +116,13 @@ class ProductDeviceListView(QuantaAPIView):
             descending=params.get("sortDir", "asc").lower() == "desc",
         )
         paginator = ProductDevicePagination()
+        only_groups = "groups" in params and not any(
+            params.get(name) for name in ("deviceId", "deviceName", "serialNumber", "quarantined")
+        )
+        if only_groups:
+            paginator.known_count = selectors.product_group_member_count(
+                product=access.product, names=_group_names_param(params["groups"])
+            )
         page = paginator.paginate_queryset(devices, request, view=self)
         return paginator.get_paginated_response([product_device_summary(device) for device in page])
 

@@ -184,6 +184,8 @@ def product_device_list(request: HttpRequest, product: str) -> HttpResponse:
     paginator = Paginator(devices, PAGE_SIZE)
     if not search and not status and not group:
         paginator.count = counts["quarantined"] if tab else counts["total"]  # known: no COUNT query
+    elif group and not search and not status and not tab:
+        paginator.count = selectors.product_group_member_count(product=product_obj, names=[group])
     page_obj = paginator.get_page(request.GET.get("page"))
     count = paginator.count
     filtered = bool(search or status or group)
