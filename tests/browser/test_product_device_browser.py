@@ -72,7 +72,7 @@ def test_a_developer_sees_a_teammates_device_and_its_live_events(page, live_asgi
     expect(page.locator("[data-device-owner]")).to_have_text("ada@example.com")
     groups = page.get_by_role("list", name="Groups of north-sensor").get_by_role("link")
     expect(groups).to_have_text(["beta", "north-field"])
-    firmware = page.get_by_role("region", name="Firmware")
+    firmware = page.get_by_role("region", name="Firmware", exact=True)
     expect(firmware).to_contain_text("v7")
     expect(firmware).to_contain_text(str(product.id))
     expect(firmware).to_contain_text("6.1.1")
