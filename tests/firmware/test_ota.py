@@ -431,3 +431,25 @@ async def test_a_flash_to_an_offline_device_waits_for_its_connection(fleet, auth
     begin = await next_frame(client, "ota_begin")
     assert begin["size"] == len(image)
     await client.disconnect()
+
+
+async def test_an_intelligent_release_offers_the_update_to_online_devices_at_once(fleet, auth_client):
+    client = fleet.client()
+    await hello(client, fleet, version=2)  # version 2 has run on a device: it may be released
+    await client.disconnect()
+    other = DeviceClient.of(
+        (await database_sync_to_async(devices_provision)(platform=BORON, count=1, product=fleet.product))[0]
+    )
+    await hello(other, fleet, version=1)
+    assert await other.nothing(0.2)
+
+    response = await database_sync_to_async(auth_client.put)(
+        f"/v1/products/{fleet.product.id}/firmware/release",
+        {"version": 2, "product_default": True, "intelligent": True},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    begin = await next_frame(other, "ota_begin")
+    assert begin["version"] == 2
+    await other.disconnect()
