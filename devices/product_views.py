@@ -29,6 +29,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from console.errors import ApplicationError, NotFound, PermissionDenied
+from console.formatting import size_text
 from console.permissions import role_can
 from devices import groups as device_groups
 from devices import imports, selectors
@@ -132,19 +133,6 @@ def _sort_columns(sort: str) -> dict[str, dict]:
     return columns
 
 
-def _size_text(size: int) -> str:
-    """Bytes as the Import dialog's script writes them: "4 MB", "1.5 KB"."""
-    value, unit = float(size), "bytes"
-    for larger in ("KB", "MB", "GB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, larger
-    if unit == "bytes":
-        return f"{size} byte{'' if size == 1 else 's'}"
-    number = round(value) if value >= 10 else round(value, 1)
-    return f"{number:g}\u00a0{unit}"
-
-
 def _label(device: Device) -> str:
     return f"{device.name} ({device.id})" if device.name else device.id
 
@@ -219,7 +207,7 @@ def product_device_list(request: HttpRequest, product: str) -> HttpResponse:
         "quarantines": product_obj.quarantine_policy == QuarantinePolicy.QUARANTINE,
         "product_id_text": str(product_obj.id),
         "import_max_bytes": settings.QUANTA_IMPORT_MAX_BYTES,
-        "import_max_size": _size_text(settings.QUANTA_IMPORT_MAX_BYTES),
+        "import_max_size": size_text(settings.QUANTA_IMPORT_MAX_BYTES),
         "import_max_ids": f"{settings.QUANTA_IMPORT_MAX_IDS:,}",
         "deny_message": DENY_MESSAGE,
         "remove_message": REMOVE_MESSAGE,

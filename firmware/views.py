@@ -27,6 +27,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.errors import ApplicationError
+from console.formatting import size_text
 from console.permissions import role_can
 from firmware import releases, selectors, services
 from firmware.binary import NO_PRODUCT, ModuleFunction
@@ -43,19 +44,6 @@ _TRUE = {"1", "on", "true", "yes"}
 
 
 # --- presentation -------------------------------------------------------------------------------------
-def size_text(size: int) -> str:
-    """Bytes for people: "812 bytes", "1.5 KB", "12 KB" (as static/js/firmware.js writes them)."""
-    value, unit = float(size), "bytes"
-    for larger in ("KB", "MB", "GB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, larger
-    if unit == "bytes":
-        return f"{size} byte{'' if size == 1 else 's'}"
-    number = round(value) if value >= 10 else round(value, 1)
-    return f"{number:g}\u00a0{unit}"
-
-
 def device_os_version(module_version: int) -> str | None:
     """A system part's module version as the Device OS release it belongs to: 5301 is 5.3.1,
     1201 is 1.2.1. None before 1.0, whose module versions follow no such pattern."""

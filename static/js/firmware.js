@@ -21,19 +21,9 @@
   var SUFFIX_TAIL = 44; // product id, product version, reserved, SHA-256, suffix size, CRC-32
   var DONE_PAUSE_MS = 600; // long enough to see "Done" before the page changes
 
-  function formatBytes(bytes) {
-    if (bytes < 1024) {
-      return bytes + (bytes === 1 ? " byte" : " bytes");
-    }
-    var units = ["KB", "MB", "GB"];
-    var value = bytes;
-    var unit = "";
-    for (var i = 0; i < units.length && value >= 1024; i++) {
-      value /= 1024;
-      unit = units[i];
-    }
-    return (value >= 10 ? Math.round(value) : Math.round(value * 10) / 10) + "\u00a0" + unit;
-  }
+  var formatBytes = function (bytes) {
+    return window.Quanta.formatBytes(bytes);
+  };
 
   function icon(name) {
     var meta = doc.querySelector('meta[name="quanta-icons"]');
@@ -88,41 +78,13 @@
 
   Uploader.prototype.bind = function () {
     var self = this;
-    this.input.addEventListener("change", function () {
-      self.choose(self.input.files && self.input.files[0]);
-    });
-    ["dragenter", "dragover"].forEach(function (type) {
-      self.dropzone.addEventListener(type, function (event) {
-        event.preventDefault();
-        if (event.dataTransfer) {
-          event.dataTransfer.dropEffect = "copy";
-        }
-        self.dropzone.classList.add("is-dragover");
-      });
-    });
-    ["dragleave", "dragend"].forEach(function (type) {
-      self.dropzone.addEventListener(type, function (event) {
-        if (!self.dropzone.contains(event.relatedTarget)) {
-          self.dropzone.classList.remove("is-dragover");
-        }
-      });
-    });
-    this.dropzone.addEventListener("drop", function (event) {
-      event.preventDefault();
-      self.dropzone.classList.remove("is-dragover");
-      var files = event.dataTransfer ? event.dataTransfer.files : [];
+    window.Quanta.bindDropZone(this.dropzone, this.input, this.dialog, function (files) {
       if (files.length > 1) {
         self.choose(null);
         self.showErrors({ file: ["Drop one file: each upload is one version's binary."] });
-      } else if (files.length) {
-        self.choose(files[0]);
+      } else {
+        self.choose(files[0] || null);
       }
-    });
-    // A file dropped beside the drop zone must not replace the page.
-    ["dragover", "drop"].forEach(function (type) {
-      self.dialog.addEventListener(type, function (event) {
-        event.preventDefault();
-      });
     });
     this.dialog.querySelector("[data-upload-clear]").addEventListener("click", function () {
       self.choose(null);

@@ -60,19 +60,9 @@
 
   /* Helpers ---------------------------------------------------------------------------------- */
 
-  function formatBytes(bytes) {
-    if (bytes < 1024) {
-      return bytes + (bytes === 1 ? " byte" : " bytes");
-    }
-    var units = ["KB", "MB", "GB"];
-    var value = bytes;
-    var unit = "";
-    for (var i = 0; i < units.length && value >= 1024; i++) {
-      value /= 1024;
-      unit = units[i];
-    }
-    return (value >= 10 ? Math.round(value) : Math.round(value * 10) / 10) + "\u00a0" + unit;
-  }
+  var formatBytes = function (bytes) {
+    return window.Quanta.formatBytes(bytes);
+  };
 
   function plural(count, one, many) {
     return count.toLocaleString("en-US") + " " + (count === 1 ? one : many);
@@ -228,45 +218,13 @@
 
   Importer.prototype.bind = function () {
     var self = this;
-    this.input.addEventListener("change", function () {
-      self.choose(self.input.files && self.input.files[0]);
-    });
-    ["dragenter", "dragover"].forEach(function (type) {
-      self.dropzone.addEventListener(type, function (event) {
-        event.preventDefault();
-        if (event.dataTransfer) {
-          event.dataTransfer.dropEffect = "copy";
-        }
-        self.dropzone.classList.add("is-dragover");
-      });
-    });
-    ["dragleave", "dragend"].forEach(function (type) {
-      self.dropzone.addEventListener(type, function (event) {
-        if (!self.dropzone.contains(event.relatedTarget)) {
-          self.dropzone.classList.remove("is-dragover");
-        }
-      });
-    });
-    this.dropzone.addEventListener("drop", function (event) {
-      event.preventDefault();
-      self.dropzone.classList.remove("is-dragover");
-      var files = event.dataTransfer ? event.dataTransfer.files : [];
-      if (!files.length) {
-        return;
-      }
+    window.Quanta.bindDropZone(this.dropzone, this.input, this.dialog, function (files) {
       if (files.length > 1) {
         self.choose(null);
         self.showError("Drop one file at a time: each import reads one file.");
         return;
       }
-      self.choose(files[0]);
-    });
-    // A file dropped beside the drop zone must not replace the page.
-    this.dialog.addEventListener("dragover", function (event) {
-      event.preventDefault();
-    });
-    this.dialog.addEventListener("drop", function (event) {
-      event.preventDefault();
+      self.choose(files[0] || null);
     });
     this.dialog.querySelector("[data-import-clear]").addEventListener("click", function () {
       self.choose(null);

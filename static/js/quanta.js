@@ -644,5 +644,67 @@
     init(doc);
   }
 
-  window.Quanta = { toast: showToast, openDialog: openDialog, closeDialog: closeDialog, copy: copy };
+  /* Files ------------------------------------------------------------------------------------ */
+
+  // Bytes for people, as console/formatting.py writes them: "812 bytes", "1.5 KB", "12 KB".
+  function formatBytes(bytes) {
+    if (bytes < 1024) {
+      return bytes + (bytes === 1 ? " byte" : " bytes");
+    }
+    var units = ["KB", "MB", "GB"];
+    var value = bytes;
+    var unit = "";
+    for (var i = 0; i < units.length && value >= 1024; i++) {
+      value /= 1024;
+      unit = units[i];
+    }
+    return (value >= 10 ? Math.round(value) : Math.round(value * 10) / 10) + "\u00a0" + unit;
+  }
+
+  // A drop zone over a file input, inside a dialog: onFiles(files) gets the picked or dropped files
+  // (a FileList). The zone shows "is-dragover" while a file is over it, and a file dropped beside
+  // it must not replace the page.
+  function bindDropZone(dropzone, input, dialog, onFiles) {
+    input.addEventListener("change", function () {
+      onFiles(input.files || []);
+    });
+    ["dragenter", "dragover"].forEach(function (type) {
+      dropzone.addEventListener(type, function (event) {
+        event.preventDefault();
+        if (event.dataTransfer) {
+          event.dataTransfer.dropEffect = "copy";
+        }
+        dropzone.classList.add("is-dragover");
+      });
+    });
+    ["dragleave", "dragend"].forEach(function (type) {
+      dropzone.addEventListener(type, function (event) {
+        if (!dropzone.contains(event.relatedTarget)) {
+          dropzone.classList.remove("is-dragover");
+        }
+      });
+    });
+    dropzone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      dropzone.classList.remove("is-dragover");
+      var files = event.dataTransfer ? event.dataTransfer.files : [];
+      if (files.length) {
+        onFiles(files);
+      }
+    });
+    ["dragover", "drop"].forEach(function (type) {
+      dialog.addEventListener(type, function (event) {
+        event.preventDefault();
+      });
+    });
+  }
+
+  window.Quanta = {
+    toast: showToast,
+    openDialog: openDialog,
+    closeDialog: closeDialog,
+    copy: copy,
+    formatBytes: formatBytes,
+    bindDropZone: bindDropZone,
+  };
 })();

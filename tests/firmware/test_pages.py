@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from console.accounts.models import User
+from console.formatting import size_text
 from console.permissions import Role, role_can
 from console.platforms import PLATFORMS
 from devices.groups import devices_groups_add
@@ -21,7 +22,7 @@ from firmware.encoder import build_module
 from firmware.models import FirmwareRelease, ProductFirmware
 from firmware.releases import firmware_release
 from firmware.services import firmware_upload
-from firmware.views import device_os_version, size_text
+from firmware.views import device_os_version
 from products.groups import group_create
 from products.services import product_create
 from tests.products.test_team import member
