@@ -144,6 +144,10 @@ else:
     # Under ASGI each request may run on a new thread, so persistent per-thread connections do not
     # survive between requests; a connection pool does (docs/performance.md measured one new
     # PostgreSQL connection per request without it).
+    # No JIT compilation: the fleet-wide firmware queries (targeting.py's correlated subqueries)
+    # are costed far above its threshold and spent a third of their time compiling; this workload
+    # is many short queries, where JIT never pays (docs/performance.md, Firmware).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
     if env.bool("DATABASE_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
@@ -196,6 +200,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL  # the embedded default runs tasks in-process
+# Keep a worker's database connections across tasks (closed every 1,000): Celery's Django fixup
+# otherwise closes them, and with the connection pool the whole pool, before and after each task,
+# which opened three PostgreSQL sessions per task (docs/performance.md, Firmware).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -138,6 +138,7 @@ class OtaTransfer:
         self.last_answer = time.monotonic()
         self.reported_at = 0.0
         self.watchdog: asyncio.Task | None = None
+        self.progress_write: asyncio.Future | None = None  # at most one progress write at a time
 
     async def begin(self) -> None:
         self.data = await database_sync_to_async(self.backend.binary)(self.offer)
@@ -174,10 +175,20 @@ class OtaTransfer:
         # Frames arrive in order over one connection, so the device only ever moves forward.
         self.acked = max(self.acked, min(offset, self.sent))
         now = time.monotonic()
-        if now - self.reported_at >= settings.QUANTA_OTA_PROGRESS_SECONDS:
+        if now - self.reported_at >= settings.QUANTA_OTA_PROGRESS_SECONDS and self.progress_write is None:
             self.reported_at = now
-            await database_sync_to_async(self.backend.progress)(self.offer, self.acked)
+            # Written beside the transfer, not before its next chunks: with hundreds of transfers
+            # every acknowledgement would otherwise queue behind the database thread.
+            self.progress_write = asyncio.ensure_future(self._report_progress(self.acked))
         await self._pump()
+
+    async def _report_progress(self, acked: int) -> None:
+        try:
+            await database_sync_to_async(self.backend.progress)(self.offer, acked)
+        except Exception:
+            logger.exception("Could not record the progress of transfer %s", self.offer.ota_id)
+        finally:
+            self.progress_write = None
 
     async def on_done(self, ok: object, error: object) -> None:
         self.finished = True

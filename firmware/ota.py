@@ -17,6 +17,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -153,7 +154,12 @@ def updates_start(device_ids: Iterable[str]) -> int:
         offers.append((update, channel))
     for update, channel in offers:
         if channel:
-            _offer(update, channel)
+            try:
+                _offer(update, channel)
+            except ChannelFull:
+                # That gateway is behind on its messages: the offer is made again at the device's
+                # next handshake; the rest of the batch still goes.
+                logger.warning("Channel full: update %s is offered at the device's next handshake", update.pk)
     return len(offers)
 
 

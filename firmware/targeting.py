@@ -11,7 +11,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Lookup,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from devices.models import Device
@@ -83,9 +95,26 @@ def devices_with_targets(
     return devices.annotate(target_version=target_version_expression(planned))
 
 
+@IntegerField.register_lookup
+class DistinctFrom(Lookup):
+    """SQL's ``IS DISTINCT FROM`` (NULL differs from every version): one comparison, where
+    ``IS NULL OR NOT =`` would repeat the whole target expression in the query."""
+
+    lookup_name = "distinct_from"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IS DISTINCT FROM {rhs}", [*lhs_params, *rhs_params]
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IS NOT {rhs}", [*lhs_params, *rhs_params]
+
+
 def _distinct_from(field: str, version: int) -> Q:
-    """SQL's IS DISTINCT FROM: NULL differs from every version."""
-    return Q(**{f"{field}__isnull": True}) | ~Q(**{field: version})
+    return Q(**{f"{field}__distinct_from": version})
 
 
 def impacted_devices(*, product, planned: PlannedRelease) -> QuerySet[Device]:
