@@ -2,12 +2,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Lower
 
 from console.platforms import platform_name
 
 DEVICE_ID_LENGTH = 24
+
+
+def firmware_sort_key() -> Coalesce:
+    """The firmware version to sort devices by: -1 for one never reported."""
+    return Coalesce(F("firmware_version"), Value(-1), output_field=models.BigIntegerField())
 
 
 class Device(models.Model):
@@ -68,7 +73,9 @@ class Device(models.Model):
             models.Index(fields=["owner", "-last_heard"], name="device_owner_last_heard"),
             models.Index(fields=["product", "name"], name="device_product_name"),
             models.Index(fields=["product", "-last_heard"], name="device_product_last_heard"),
-            models.Index(fields=["product", "firmware_version"], name="device_product_firmware"),
+            # The list's firmware-version sort in index order (devices.selectors): unreported versions
+            # as -1, so first ascending and last descending on every database, ties by id.
+            models.Index(F("product"), firmware_sort_key(), F("id"), name="device_product_firmware_id"),
             models.Index(fields=["gateway_process"], name="device_gateway_online", condition=Q(online=True)),
         ]
 

@@ -45,7 +45,7 @@ class GatewayRuntime:
         self._locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
         # Completed handshakes for the hooks (firmware's OTA targeting), handed over in batches.
         self.pending_handshakes: list[HandshakeSeen] = []
-        self._handshakes_scheduled = False
+        self._handshakes_scheduled: asyncio.AbstractEventLoop | None = None  # the loop a batch waits on
 
     async def ensure_started(self) -> None:
         loop = asyncio.get_running_loop()
@@ -101,16 +101,19 @@ class GatewayRuntime:
         each other go together: a fleet reconnecting after a restart makes one batch per tick, not
         one database round trip per device."""
         self.pending_handshakes.append(handshake)
-        if not self._handshakes_scheduled:
-            self._handshakes_scheduled = True
-            asyncio.get_running_loop().call_later(
+        loop = asyncio.get_running_loop()
+        # Scheduled on this loop only: a loop that ended (a test's, a restarted server's) never runs
+        # what it was given, and its batch must not wait forever.
+        if self._handshakes_scheduled is not loop:
+            self._handshakes_scheduled = loop
+            loop.call_later(
                 settings.QUANTA_HANDSHAKE_BATCH_SECONDS,
                 lambda: asyncio.ensure_future(self._run_handshake_hooks()),
             )
 
     async def _run_handshake_hooks(self) -> None:
         batch, self.pending_handshakes = self.pending_handshakes, []
-        self._handshakes_scheduled = False
+        self._handshakes_scheduled = None
         if batch:
             await database_sync_to_async(handshake_hooks_run)(batch)
 

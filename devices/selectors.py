@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 
 from console.errors import NotFound
-from devices.models import Device, DeviceOnlineSample
+from devices.models import Device, DeviceOnlineSample, firmware_sort_key
 from products.models import DeviceGroup
 
 _DEVICE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -83,7 +83,9 @@ def product_device_ordering(sort: str, *, descending: bool = False) -> list:
     an OrderBy expression is mutable, so none is shared between queries."""
     keys: list = []
     for column in PRODUCT_DEVICE_SORTS[sort]:
-        if column in _NULLABLE:
+        if column == "firmware_version":  # the expression of its index (devices.models)
+            keys.append(firmware_sort_key().desc() if descending else firmware_sort_key().asc())
+        elif column in _NULLABLE:
             keys.append(F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_first=True))
         else:
             keys.append(f"-{column}" if descending else column)
