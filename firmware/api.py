@@ -18,7 +18,6 @@ from firmware.models import ProductFirmware
 from products.selectors import product_access
 
 FIRMWARE_FILE_FIELDS = ("file", "binary")  # api-js sends "file"; older servers took "binary"
-_TRUE = {"1", "true", "yes", "on", True}
 
 
 def firmware_info(firmware: ProductFirmware, *, device_count: int = 0) -> dict:
